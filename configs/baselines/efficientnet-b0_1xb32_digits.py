@@ -1,0 +1,17 @@
+# mmpretrain's EfficientNet-B0, unchanged, trained on the digits set at 32x32 on
+# one CPU. The model comes from mmpretrain's own config: nothing is copied.
+_base_ = [
+    'mmpretrain::_base_/models/efficientnet_b0.py',
+    'mmpretrain::_base_/default_runtime.py',
+    '../_base_/datasets/digits_bs32.py',
+    '../_base_/schedules/digits_sgd_cosine.py',
+]
+custom_imports = dict(imports=['dms_mm'], allow_failed_imports=False)
+
+model = dict(head=dict(num_classes=10, topk=(1, )))
+
+default_hooks = dict(
+    logger=dict(type='LoggerHook', interval=10),
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
+)
+randomness = dict(seed=0, deterministic=False)

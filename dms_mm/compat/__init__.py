@@ -1,0 +1,20 @@
+"""Run-time fixes for the pinned upstream stack, one module per problem.
+
+Each module documents the problem, the fix and the upstream versions it was
+written for (``FIXED_FOR``), and offers ``apply()`` (idempotent) and
+``is_applied()``. :func:`apply_all` runs when ``dms_mm`` is imported, before
+anything else of dms_mm. ``tests/test_compat`` checks every fix and fails when
+an installed version leaves a fix's range.
+"""
+from . import checkpoint_safe_globals, cpu_amp, cpu_distributed, mmrazor_quantization
+
+FIXES = (mmrazor_quantization, checkpoint_safe_globals, cpu_distributed, cpu_amp)
+
+
+def apply_all() -> None:
+    """Apply every fix in :data:`FIXES`, in order."""
+    for fix in FIXES:
+        fix.apply()
+
+
+__all__ = ['FIXES', 'apply_all']

@@ -1,0 +1,3 @@
+from .digits import DIGITS_CLASSES, DigitsDataset
+
+__all__ = ['DIGITS_CLASSES', 'DigitsDataset']

@@ -1,0 +1,18 @@
+import os.path as osp
+import sys
+
+import pytest
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+@pytest.fixture(scope='session')
+def repo_root():
+    """The checkout's root folder (configs/ and tools/ live there)."""
+    return REPO_ROOT
+
+
+@pytest.fixture(scope='session')
+def python_exe():
+    """The interpreter running the tests (the one in .venv under make test)."""
+    return sys.executable
