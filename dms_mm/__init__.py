@@ -7,7 +7,8 @@ from . import compat
 
 compat.apply_all()
 
-from . import datasets  # noqa: E402,F401  (registers DigitsDataset)
+# registration: importing the subpackages registers their classes
+from . import algorithms, datasets, dynamic_ops, engine, mutables, mutators, ops  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

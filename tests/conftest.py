@@ -3,6 +3,8 @@ import sys
 
 import pytest
 
+import dms_mm  # noqa: F401  (first: its compat fixes let mmrazor import on torch 2)
+
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 

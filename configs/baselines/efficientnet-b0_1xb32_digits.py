@@ -10,6 +10,13 @@ custom_imports = dict(imports=['dms_mm'], allow_failed_imports=False)
 
 model = dict(head=dict(num_classes=10, topk=(1, )))
 
+data_preprocessor = _base_.digits_data_preprocessor
+train_dataloader = _base_.digits_train_dataloader
+val_dataloader = _base_.digits_val_dataloader
+val_evaluator = _base_.digits_val_evaluator
+test_dataloader = val_dataloader
+test_evaluator = val_evaluator
+
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=10),
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),

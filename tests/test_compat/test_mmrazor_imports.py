@@ -44,9 +44,10 @@ def test_mmrazor_pruning_parts_work():
     from mmrazor.models.task_modules import ChannelAnalyzer
     from mmrazor.structures import export_fix_subnet, load_fix_subnet
 
-    parse_cfg = dict(type='ChannelAnalyzer', demo_input=(1, 3, 16, 16), tracer_type='FxTracer')
-    unit_configs = ChannelAnalyzer(**{k: v for k, v in parse_cfg.items() if k != 'type'}
-                                   ).analyze(_small_net())
+    parse_cfg = dict(_scope_='mmrazor', type='ChannelAnalyzer', demo_input=(1, 3, 16, 16),
+                     tracer_type='FxTracer')
+    unit_configs = ChannelAnalyzer(demo_input=(1, 3, 16, 16),
+                                   tracer_type='FxTracer').analyze(_small_net())
     assert len(unit_configs) == 2  # the two conv outputs; the head's output is fixed
 
     class Pruned(nn.Module):

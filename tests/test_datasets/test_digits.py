@@ -20,7 +20,7 @@ def test_splits_are_disjoint_and_complete():
 
 def test_pipeline_from_shipped_config(repo_root):
     cfg = Config.fromfile(f'{repo_root}/configs/_base_/datasets/digits_bs32.py')
-    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    dataset = DATASETS.build(cfg.digits_train_dataloader.dataset)
     packed = dataset[0]
     assert tuple(packed['inputs'].shape) == (3, 32, 32)
     assert packed['data_samples'].gt_label.item() == dataset.get_data_info(0)['gt_label']

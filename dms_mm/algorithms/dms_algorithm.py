@@ -1,0 +1,200 @@
+"""DMSAlgorithm: the task loss plus a resource loss on the soft FLOPs/params."""
+import math
+from typing import Dict, List, Optional, Union
+
+import torch
+from mmengine.model import BaseModel
+from mmengine.structures import BaseDataElement
+from mmrazor.models.algorithms import BaseAlgorithm
+from mmrazor.registry import MODELS
+from torch import nn
+
+LOSS_TYPES = ('log', 'l2')
+PHASES = ('pretrain', 'search', 'refine', 'fixed')
+
+
+@MODELS.register_module()
+class DMSAlgorithm(BaseAlgorithm):
+    """Differentiable Model Scaling around an OpenMMLab model.
+
+    Exactly one target is given: ``target_flops_ratio`` (soft FLOPs over the
+    supernet's), ``target_flops`` or ``target_params`` (absolute counts at
+    the mutator's demo input). The target of each iteration and the phase
+    come from :class:`~dms_mm.engine.DMSSchedulerHook`, which must be in
+    ``custom_hooks``.
+
+    The loss dict holds the task losses, ``loss_resource`` and, for the log,
+    ``flops_ratio``, ``params_ratio`` and ``target_ratio``.
+
+    Args:
+        architecture (dict | BaseModel): The model to search.
+        mutator (dict, optional): The :class:`~dms_mm.mutators.DMSMutator`
+            config. Defaults to ``dict(type='DMSMutator')``.
+        target_flops_ratio (float, optional): Final FLOPs over supernet FLOPs.
+        target_flops (float, optional): Final FLOPs.
+        target_params (float, optional): Final parameter count.
+        loss_type (str): ``'log'``: ``w * log(r / t)`` when ``r > t`` (the
+            paper's); ``'l2'``: ``w * (r - t)^2`` when ``r > t``.
+            Defaults to ``'log'``.
+        loss_weight (float): ``w``. Defaults to 1.0.
+        two_sided (bool): Also penalise a ratio *below* the target
+            (``w * |log(r / t)|`` or ``w * (r - t)^2`` on both sides), so the
+            search holds the budget instead of drifting under it (the task
+            gradient alone can shrink widths further). False is the paper's
+            one-sided loss. Defaults to True.
+        train_model (bool): Train the weights too (DMSnp and DMSp). False
+            trains only the structure (DMSp-): the model stays in eval mode
+            but BatchNorm statistics still update. Defaults to True.
+        data_preprocessor (dict | nn.Module, optional): Defaults to the
+            architecture's; a config without ``type`` (as mmpretrain's
+            top-level ``data_preprocessor``) is handed to the architecture.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 architecture: Union[BaseModel, Dict],
+                 mutator: Optional[Dict] = None,
+                 target_flops_ratio: Optional[float] = None,
+                 target_flops: Optional[float] = None,
+                 target_params: Optional[float] = None,
+                 loss_type: str = 'log',
+                 loss_weight: float = 1.0,
+                 two_sided: bool = True,
+                 train_model: bool = True,
+                 data_preprocessor: Optional[Union[Dict, nn.Module]] = None,
+                 init_cfg: Optional[Dict] = None) -> None:
+        if mutator is None:
+            mutator = dict(type='DMSMutator')
+        if isinstance(data_preprocessor, dict) and 'type' not in data_preprocessor:
+            if isinstance(architecture, dict):
+                architecture = dict(architecture)
+                architecture.setdefault('data_preprocessor', data_preprocessor)
+            data_preprocessor = None
+        super().__init__(architecture, data_preprocessor, init_cfg)
+        if loss_type not in LOSS_TYPES:
+            raise ValueError(f'DMSAlgorithm: loss_type must be one of {LOSS_TYPES}, '
+                             f'got {loss_type!r}')
+        if loss_weight < 0:
+            raise ValueError(f'DMSAlgorithm: loss_weight must be >= 0, got {loss_weight}')
+        self.loss_type = loss_type
+        self.loss_weight = float(loss_weight)
+        self.two_sided = bool(two_sided)
+        self.train_model = bool(train_model)
+
+        self.mutator = MODELS.build(mutator) if isinstance(mutator, dict) else mutator
+        self.mutator.prepare_from_supernet(self.architecture)
+        self.target_kind, self.final_target_ratio = self._resolve_target(
+            target_flops_ratio, target_flops, target_params)
+
+        self.phase = 'search'
+        self.current_target_ratio: Optional[float] = None
+        if not self.train_model:
+            self.architecture.requires_grad_(False)
+
+    def _resolve_target(self, flops_ratio, flops, params):
+        given = {k: v for k, v in dict(target_flops_ratio=flops_ratio, target_flops=flops,
+                                       target_params=params).items() if v is not None}
+        if len(given) != 1:
+            raise ValueError('DMSAlgorithm: give exactly one of target_flops_ratio, '
+                             f'target_flops, target_params; got {sorted(given) or "none"}')
+        key, value = next(iter(given.items()))
+        if key == 'target_params':
+            kind, ratio = 'params', float(value) / self.mutator.supernet_params
+        elif key == 'target_flops':
+            kind, ratio = 'flops', float(value) / self.mutator.supernet_flops
+        else:
+            kind, ratio = 'flops', float(value)
+        if not 0.0 < ratio <= 1.0:
+            supernet = (self.mutator.supernet_params
+                        if kind == 'params' else self.mutator.supernet_flops)
+            raise ValueError(
+                f'DMSAlgorithm: {key}={value} is a {kind} ratio of {ratio:.4g} to the supernet '
+                f'({supernet:.4g} {kind}); it must be in (0, 1]')
+        return kind, ratio
+
+    # --------------------------------------------------------- search state
+    def set_search_state(self, phase: str, target_ratio: float) -> None:
+        """Called by DMSSchedulerHook before every training iteration."""
+        if phase not in PHASES:
+            raise ValueError(f'phase must be one of {PHASES}, got {phase!r}')
+        self.phase = phase
+        self.current_target_ratio = float(target_ratio)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and not self.train_model:
+            # DMSp-: weights fixed, but BatchNorm statistics still follow the data
+            self.architecture.eval()
+            for module in self.architecture.modules():
+                if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                    module.train()
+        return self
+
+    # -------------------------------------------------------------- forward
+    def forward(self, inputs: torch.Tensor,
+                data_samples: Optional[List[BaseDataElement]] = None,
+                mode: str = 'tensor'):
+        if self.training and mode == 'loss' and torch.is_grad_enabled():
+            self.mutator.refresh_masks('track')
+        else:
+            self.mutator.refresh_masks('soft' if self.training else 'hard')
+        return super().forward(inputs, data_samples, mode)
+
+    def resource_ratios(self) -> Dict[str, torch.Tensor]:
+        resources = self.mutator.soft_resources()
+        return dict(flops=resources['flops'] / self.mutator.supernet_flops,
+                    params=resources['params'] / self.mutator.supernet_params)
+
+    def resource_loss(self, ratio: torch.Tensor, target: float) -> torch.Tensor:
+        """``w * log(r / t)`` or ``w * (r - t)^2`` when ``r > t``; below the
+        target zero, or with ``two_sided`` ``w * |log(r / t)|`` / the square."""
+        if self.loss_type == 'log':
+            loss = torch.log(ratio / target)
+            if self.two_sided:
+                return self.loss_weight * loss.abs()
+        else:
+            loss = (ratio - target)**2
+            if self.two_sided:
+                return self.loss_weight * loss
+        return self.loss_weight * torch.where(ratio > target, loss, torch.zeros_like(loss))
+
+    def loss(self, inputs: torch.Tensor,
+             data_samples: Optional[List[BaseDataElement]] = None) -> Dict[str, torch.Tensor]:
+        if self.current_target_ratio is None:
+            raise RuntimeError(
+                'DMSAlgorithm has no target for this iteration: add '
+                "dict(type='DMSSchedulerHook') to custom_hooks (it sets the target "
+                'schedule and updates importance after each step)')
+        losses = self.architecture(inputs, data_samples, mode='loss')
+        ratios = self.resource_ratios()
+        ratio = ratios[self.target_kind]
+        device = ratio.device
+        if self.phase in ('search', 'refine', 'pretrain'):
+            loss_resource = self.resource_loss(ratio, self.current_target_ratio)
+        else:
+            loss_resource = ratio * 0.0
+        losses['loss_resource'] = loss_resource
+        losses['flops_ratio'] = ratios['flops'].detach()
+        losses['params_ratio'] = ratios['params'].detach()
+        losses['target_ratio'] = torch.tensor(self.current_target_ratio, device=device)
+        return losses
+
+    def extra_repr(self) -> str:
+        return (f'target: {self.target_kind} ratio {self.final_target_ratio:.4f}, '
+                f'loss {self.loss_type} x {self.loss_weight} '
+                f'({"two-sided" if self.two_sided else "one-sided"}), '
+                f'train_model={self.train_model}')
+
+
+def schedule_value(schedule: str, final: float, t: float) -> float:
+    """The target ratio at decay progress ``t`` (0 -> 1.0, 1 -> ``final``)."""
+    t = min(max(t, 0.0), 1.0)
+    if schedule == 'root':
+        return final**t
+    if schedule == 'linear':
+        return 1.0 - (1.0 - final) * t
+    if schedule == 'cos':
+        return final + (1.0 - final) * (1.0 + math.cos(math.pi * t)) / 2.0
+    if schedule == 'none':
+        return final
+    raise ValueError(f'unknown target schedule {schedule!r}')

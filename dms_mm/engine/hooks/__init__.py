@@ -1,0 +1,3 @@
+from .dms_scheduler_hook import DMSSchedulerHook
+
+__all__ = ['DMSSchedulerHook']

@@ -1,0 +1,96 @@
+"""An optimizer-wrapper constructor that gives the DMS structure parameters a
+group of their own, found by name, with a constant learning rate."""
+from typing import Dict, List, Optional
+
+from mmengine.model import is_model_wrapper
+from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
+from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
+from mmrazor.registry import OPTIM_WRAPPER_CONSTRUCTORS
+from torch import nn
+
+
+def restore_fixed_lrs(optimizer) -> None:
+    """Set every group marked ``fixed_lr`` back to that learning rate."""
+    for group in optimizer.param_groups:
+        if 'fixed_lr' in group:
+            group['lr'] = group['fixed_lr']
+
+
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+class DMSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
+    """Like mmengine's default constructor, plus fixed-LR groups.
+
+    An entry of ``paramwise_cfg.custom_keys`` that sets an absolute ``lr``
+    (instead of ``lr_mult``) collects every parameter whose name contains the
+    key into one group with that learning rate, weight decay
+    ``decay_mult * weight_decay`` (``decay_mult`` defaults to 0) and the
+    marker ``fixed_lr``; :class:`~dms_mm.engine.DMSSchedulerHook` restores
+    that learning rate before every step, so the weights' schedulers
+    (warm-up, cosine, ...) do not move it. For DMS::
+
+        optim_wrapper = dict(
+            constructor='DMSOptimWrapperConstructor',
+            optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4),
+            paramwise_cfg=dict(custom_keys={'mutator': dict(lr=0.01)}))
+
+    The other entries of ``custom_keys`` and of ``paramwise_cfg`` work as in
+    mmengine.
+    """
+
+    def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None):
+        paramwise_cfg = dict(paramwise_cfg or {})
+        custom_keys = dict(paramwise_cfg.get('custom_keys', {}))
+        self.fixed_keys: Dict[str, dict] = {}
+        for key in list(custom_keys):
+            if 'lr' in custom_keys[key]:
+                entry = dict(custom_keys.pop(key))
+                unknown = set(entry) - {'lr', 'decay_mult', 'momentum'}
+                if unknown:
+                    raise KeyError(f'DMSOptimWrapperConstructor: custom_keys[{key!r}] has '
+                                   f'unknown keys {sorted(unknown)} (lr, decay_mult)')
+                self.fixed_keys[key] = entry
+        if custom_keys:
+            paramwise_cfg['custom_keys'] = custom_keys
+        else:
+            paramwise_cfg.pop('custom_keys', None)
+        super().__init__(optim_wrapper_cfg, paramwise_cfg or None)
+
+    def __call__(self, model: nn.Module) -> OptimWrapper:
+        if is_model_wrapper(model):
+            model = model.module
+        optim_wrapper_cfg = self.optim_wrapper_cfg.copy()
+        optim_wrapper_cfg.setdefault('type', 'OptimWrapper')
+        optimizer_cfg = self.optimizer_cfg.copy()
+
+        keys = sorted(self.fixed_keys, key=len, reverse=True)
+        fixed: Dict[str, List[nn.Parameter]] = {key: [] for key in keys}
+        fixed_ids = set()
+        for name, param in model.named_parameters():
+            for key in keys:
+                if key in name:
+                    fixed[key].append(param)
+                    fixed_ids.add(id(param))
+                    break
+        for key, params in fixed.items():
+            if not params:
+                raise KeyError(f'DMSOptimWrapperConstructor: no parameter name contains '
+                               f'{key!r} (paramwise_cfg.custom_keys)')
+
+        if self.paramwise_cfg:
+            groups: List[dict] = []
+            self.add_params(groups, model)
+            groups = [g for g in groups if id(g['params'][0]) not in fixed_ids]
+        else:
+            groups = [dict(params=[p for p in model.parameters() if id(p) not in fixed_ids])]
+        base_wd = optimizer_cfg.get('weight_decay', 0.0) or 0.0
+        for key in keys:
+            entry = self.fixed_keys[key]
+            group = dict(params=fixed[key], lr=float(entry['lr']), fixed_lr=float(entry['lr']),
+                         weight_decay=base_wd * float(entry.get('decay_mult', 0.0)),
+                         dms_group=key)
+            if 'momentum' in entry:
+                group['momentum'] = entry['momentum']
+            groups.append(group)
+        optimizer_cfg['params'] = groups
+        optimizer = OPTIMIZERS.build(optimizer_cfg)
+        return OPTIM_WRAPPERS.build(optim_wrapper_cfg, default_args=dict(optimizer=optimizer))

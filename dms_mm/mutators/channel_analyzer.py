@@ -1,0 +1,103 @@
+"""mmrazor's ChannelAnalyzer, made to say what it leaves out and why."""
+import logging
+from typing import Dict
+
+import torch.nn as nn
+from mmengine.logging import MMLogger
+from mmrazor.models.architectures.dynamic_ops import DynamicChannelMixin
+from mmrazor.models.mutables import SequentialMutableChannelUnit
+from mmrazor.models.task_modules import ChannelAnalyzer
+from mmrazor.models.task_modules.tracer.fx_tracer import MMFxTracer
+from mmrazor.registry import TASK_UTILS
+
+PLACEHOLDERS = ('input_placeholder', 'output_placeholder')
+
+
+def opaque_parameter_holders(model: nn.Module, known: tuple) -> tuple:
+    """Types of modules that hold parameters directly, have no parametrised
+    children and are not among ``known``.
+
+    Tracing them as leaves makes them members of the channel units they
+    touch, so a unit that runs through a custom layer is recognised (and left
+    out, with the layer named) instead of the layer being silently skipped.
+    """
+    types = []
+    for module in model.modules():
+        if isinstance(module, known) or type(module) in types:
+            continue
+        if not any(True for _ in module.parameters(recurse=False)):
+            continue
+        if any(any(True for _ in child.parameters()) for child in module.children()):
+            continue
+        types.append(type(module))
+    return tuple(types)
+
+
+def unit_exclusion_reason(unit) -> str:
+    """Why a traced unit cannot be pruned, in words."""
+    channels = list(unit.input_related) + list(unit.output_related)
+    names = {c.name for c in channels}
+    if 'output_placeholder' in names:
+        return 'its channels are a model output'
+    if 'input_placeholder' in names:
+        return 'its channels are a model input'
+    bad = sorted({
+        f'{c.name} ({type(c.module).__name__})'
+        for c in channels if isinstance(c.module, nn.Module)
+        and not isinstance(c.module, DynamicChannelMixin)
+        and any(True for _ in c.module.parameters(recurse=False))
+    })
+    if bad:
+        return 'consumers/producers not masked (no DMS op for them): ' + ', '.join(bad)
+    if not unit.input_related:
+        return 'no consumer of its channels was traced'
+    if not unit.output_related:
+        return 'no producer of its channels was traced'
+    return 'pruning it breaks the forward pass (mmrazor find_mutable)'
+
+
+@TASK_UTILS.register_module()
+class DMSChannelAnalyzer(ChannelAnalyzer):
+    """ChannelAnalyzer that records the units it drops.
+
+    With the FxTracer, parameter-holding custom layers are traced as leaves
+    (see :func:`opaque_parameter_holders`). After :meth:`analyze`,
+    ``dropped_units`` maps each traced unit that is not returned to the reason
+    (model inputs and outputs are in ``fixed_units``).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.dropped_units: Dict[str, str] = {}
+        self.fixed_units: Dict[str, str] = {}
+
+    def analyze(self, model):
+        if self.tracer_type == 'FxTracer':
+            known = tuple(self.default_leaf_modules)
+            self.tracer = MMFxTracer(leaf_module=known + opaque_parameter_holders(model, known))
+        # mmrazor logs one INFO line per graph node it cannot classify; the mutator's
+        # summary reports what matters instead
+        logger = MMLogger.get_current_instance()
+        level = logger.level
+        logger.setLevel(max(level, logging.WARNING))
+        try:
+            return super().analyze(model)
+        finally:
+            logger.setLevel(level)
+
+    def _find_mutable_units(self, model: nn.Module, units_config: Dict):
+        kept = super()._find_mutable_units(model, units_config)
+        self.dropped_units, self.fixed_units = {}, {}
+        for cfg in units_config.values():
+            unit = SequentialMutableChannelUnit.init_from_cfg(model, cfg)
+            if unit.name in kept:
+                continue
+            if not any(isinstance(c.module, nn.Module) and any(True for _ in c.module.parameters())
+                       for c in unit.output_related):
+                continue  # no layer produces these channels: a tracer artefact
+            reason = unit_exclusion_reason(unit)
+            if 'model input' in reason or 'model output' in reason:
+                self.fixed_units[unit.name] = reason
+            else:
+                self.dropped_units[unit.name] = reason
+        return kept

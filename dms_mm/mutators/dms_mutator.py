@@ -1,0 +1,345 @@
+"""DMSMutator: finds what DMS can search in a model, and owns its mutables.
+
+* Channel units come from mmrazor's ChannelAnalyzer (FxTracer by default,
+  BackwardTracer as an option). A unit is searched only when every member
+  with parameters is a DMS op, so each consumer applies the mask; the others
+  are left out, frozen at full width, and the log says which module and why.
+* Stages are the ``nn.Sequential`` containers of the model; a block is
+  removable when it has an identity skip (see :mod:`dms_mm.dynamic_ops.depth`).
+  Each stage with removable blocks gets one :class:`DMSMutableBlocks`.
+* Soft FLOPs and params are summed over every conv, linear and norm layer,
+  from the shapes of one demo forward; layers inside a removable block are
+  scaled by that block's straight-through mask.
+
+``print(mutator.summary())`` shows all of it, before any training.
+"""
+import math
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.dist import all_reduce, get_world_size
+from mmengine.logging import print_log
+from mmengine.model import BaseModel
+from mmrazor.models.mutators import ChannelMutator
+from mmrazor.registry import MODELS, TASK_UTILS
+from torch import nn
+
+from dms_mm.dynamic_ops import DepthScaleHook, DMSOpMixin, block_scale, find_stages
+from dms_mm.mutables import DMSMutableBlocks
+
+_DEPTH_DEFAULTS = dict(enabled=True, min_keep=0.0, max_keep=1.0, lambda_scale=4.0,
+                       ema_decay=0.99, exclude=())
+_COUNTED_STATIC = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm)
+
+
+def _static_counts(module: nn.Module, in_shape, out_shape) -> Tuple[float, float]:
+    """FLOPs and params of a layer DMS does not mask (mmengine conventions)."""
+    if isinstance(module, nn.Conv2d):
+        flops = math.prod(out_shape) * module.weight[0].numel()
+    elif isinstance(module, nn.Linear):
+        flops = math.prod(in_shape) * module.out_features
+    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+        flops = math.prod(in_shape) * (2 if module.affine else 1)
+    elif isinstance(module, nn.LayerNorm):
+        flops = math.prod(in_shape) * (5 if module.elementwise_affine else 4)
+    else:
+        flops = 0
+    params = sum(p.numel() for p in module.parameters(recurse=False))
+    return float(flops), float(params)
+
+
+@MODELS.register_module()
+class DMSMutator(ChannelMutator):
+    """Mutator of DMS: channel units, stages of removable blocks, resources.
+
+    Args:
+        channel_unit_cfg (dict): The unit type and its arguments, as for
+            mmrazor's ChannelMutator. Defaults to ``DMSChannelUnit`` with its
+            defaults; ``default_args`` may set ``group_size``, ``min_keep``,
+            ``max_keep``, ``lambda_scale`` and ``ema_decay``.
+        parse_cfg (dict): The ChannelAnalyzer config; ``demo_input`` (a shape
+            such as ``(1, 3, 224, 224)``) is also the input whose forward
+            records the shapes for the resource count. ``tracer_type`` is
+            ``'FxTracer'`` (default) or ``'BackwardTracer'``.
+        depth (dict): ``enabled`` (True), ``min_keep`` (0.0), ``max_keep``
+            (1.0), ``lambda_scale`` (4.0), ``ema_decay`` (0.99) and
+            ``exclude``: module-name prefixes whose sequentials are not
+            searched in depth.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 channel_unit_cfg: Optional[Dict] = None,
+                 parse_cfg: Optional[Dict] = None,
+                 depth: Optional[Dict] = None,
+                 init_cfg: Optional[Dict] = None) -> None:
+        if channel_unit_cfg is None:
+            channel_unit_cfg = dict(type='DMSChannelUnit', default_args=dict())
+        if parse_cfg is None:
+            parse_cfg = dict(_scope_='mmrazor', type='ChannelAnalyzer',
+                             demo_input=(1, 3, 224, 224), tracer_type='FxTracer')
+        if isinstance(parse_cfg, dict):
+            # ChannelAnalyzer lives in mmrazor's TASK_UTILS, whatever the default scope
+            parse_cfg = dict(parse_cfg)
+            parse_cfg.setdefault('_scope_', 'mmrazor')
+        super().__init__(channel_unit_cfg=channel_unit_cfg, parse_cfg=parse_cfg,
+                         init_cfg=init_cfg)
+        depth = dict(depth or {})
+        unknown = set(depth) - set(_DEPTH_DEFAULTS)
+        if unknown:
+            raise KeyError(f'DMSMutator: unknown depth keys {sorted(unknown)}; '
+                           f'known: {sorted(_DEPTH_DEFAULTS)}')
+        self.depth_cfg = {**_DEPTH_DEFAULTS, **depth}
+        self.stages = nn.ModuleList()
+        self.stage_names: List[str] = []
+        self.stage_blocks: List[List[str]] = []
+        self.stage_report = []
+        self.excluded_units: Dict[str, str] = {}
+        self.fixed_units: Dict[str, str] = {}
+        self.supernet_flops: Optional[float] = None
+        self.supernet_params: Optional[float] = None
+        self._counted: List = []  # (name, module, static counts or None, (mutable, idx) or None)
+
+    # ------------------------------------------------------------ preparing
+    @property
+    def demo_input_shape(self) -> tuple:
+        demo = self.parse_cfg.get('demo_input', (1, 3, 224, 224))
+        if isinstance(demo, dict):
+            demo = demo.get('input_shape', (1, 3, 224, 224))
+        return tuple(demo)
+
+    def prepare_from_supernet(self, supernet: nn.Module) -> None:
+        stages = []
+        if self.depth_cfg['enabled']:
+            stages = find_stages(supernet, tuple(self.depth_cfg['exclude']))
+        parse_cfg, analyzer = self.parse_cfg, None
+        if isinstance(parse_cfg, dict) and parse_cfg.get('type') in (
+                'ChannelAnalyzer', 'DMSChannelAnalyzer') and 'from_cfg' not in parse_cfg:
+            # the same analysis, but it reports the units it drops
+            analyzer = TASK_UTILS.build(dict(parse_cfg, type='DMSChannelAnalyzer'))
+            self.parse_cfg = analyzer
+        try:
+            super().prepare_from_supernet(supernet)
+        finally:
+            self.parse_cfg = parse_cfg
+        if analyzer is not None:
+            self.excluded_units.update(analyzer.dropped_units)
+            self.fixed_units.update(analyzer.fixed_units)
+            for name, reason in analyzer.dropped_units.items():
+                print_log(f'DMSMutator: unit {name} is not searched: {reason}',
+                          logger='current')
+
+        for unit in self.units:
+            reason = unit.exclusion_reason()
+            if reason is not None:
+                self.excluded_units[unit.name] = reason
+                unit.mutable_channel.freeze()
+                print_log(f'DMSMutator: unit {unit.name} is not searched: {reason}',
+                          logger='current')
+
+        modules = dict(supernet.named_modules())
+        d = self.depth_cfg
+        for stage in stages:
+            self.stage_report.append(stage)
+            if not stage.removable:
+                continue
+            mutable = DMSMutableBlocks(len(stage.removable), min_keep=d['min_keep'],
+                                       max_keep=d['max_keep'], lambda_scale=d['lambda_scale'],
+                                       ema_decay=d['ema_decay'])
+            names = [stage.blocks[i].name for i in stage.removable]
+            for index, name in enumerate(names):
+                modules[name].register_forward_hook(DepthScaleHook(mutable, index))
+            self.stages.append(mutable)
+            self.stage_names.append(stage.name)
+            self.stage_blocks.append(names)
+
+        self._record_shapes(supernet)
+        with torch.no_grad():
+            resources = self.soft_resources()
+        self.supernet_flops = float(resources['flops'])
+        self.supernet_params = float(resources['params'])
+        print_log(f'DMSMutator: {len(self.searchable_units)} searchable channel units '
+                  f'({len(self.excluded_units)} left out), {len(self.stages)} searchable '
+                  f'stages; supernet {self.supernet_flops / 1e6:.2f} MFLOPs, '
+                  f'{self.supernet_params / 1e6:.3f} M params at input '
+                  f'{self.demo_input_shape}', logger='current')
+
+    def _block_of(self, name: str):
+        """The (mutable, index) of the removable block that contains ``name``."""
+        best, best_len = None, -1
+        for mutable, blocks in zip(self.stages, self.stage_blocks):
+            for index, block in enumerate(blocks):
+                if (name == block or name.startswith(block + '.')) and len(block) > best_len:
+                    best, best_len = (mutable, index), len(block)
+        return best
+
+    @torch.no_grad()
+    def _record_shapes(self, model: nn.Module) -> None:
+        """One demo forward records the input/output shape of every counted layer."""
+        shapes, handles = {}, []
+
+        def recorder(name):
+
+            def hook(module, args, output):
+                out = output[0] if isinstance(output, (tuple, list)) else output
+                shapes[name] = (tuple(args[0].shape), tuple(out.shape))
+
+            return hook
+
+        for name, module in model.named_modules():
+            if isinstance(module, (DMSOpMixin, ) + _COUNTED_STATIC):
+                handles.append(module.register_forward_hook(recorder(name)))
+        was_training = model.training
+        model.eval()
+        self.refresh_masks('hard')
+        try:
+            device = next(model.parameters()).device
+            x = torch.rand(self.demo_input_shape, device=device)
+            if isinstance(model, BaseModel):
+                model(x, None, mode='tensor')
+            else:
+                model(x)
+        finally:
+            for handle in handles:
+                handle.remove()
+            model.train(was_training)
+            self.clear_masks()
+
+        self._counted = []
+        for name, module in model.named_modules():
+            if name not in shapes:
+                continue
+            in_shape, out_shape = shapes[name]
+            static = None
+            if isinstance(module, DMSOpMixin):
+                module.dms_in_shape, module.dms_out_shape = in_shape, out_shape
+            else:
+                static = _static_counts(module, in_shape, out_shape)
+            self._counted.append((name, module, static, self._block_of(name)))
+
+    # ---------------------------------------------------------------- masks
+    @property
+    def searchable_units(self):
+        return [u for u in self.units if u.name not in self.excluded_units]
+
+    def dms_mutables(self) -> List:
+        """Every DMS mutable: channel units (searched or frozen) and stages."""
+        return [u.mutable_channel for u in self.units] + list(self.stages)
+
+    def refresh_masks(self, mode: str) -> None:
+        """Compute each mutable's mask once for the coming forward."""
+        for mutable in self.dms_mutables():
+            mutable.refresh(mode)
+
+    def clear_masks(self) -> None:
+        for mutable in self.dms_mutables():
+            mutable.clear_cache()
+
+    def soft_resources(self) -> Dict[str, torch.Tensor]:
+        """Soft FLOPs and params (value: hard count; gradient: soft sums)."""
+        if not self._counted:
+            raise RuntimeError('DMSMutator: prepare_from_supernet has not run')
+        flops, params = 0.0, 0.0
+        for _, module, static, block in self._counted:
+            if static is None:
+                f, p = module.soft_flops(), module.soft_params()
+            else:
+                f, p = static
+            if block is not None:
+                scale = block_scale(*block)
+                f, p = f * scale, p * scale
+            flops, params = flops + f, params + p
+        return dict(flops=torch.as_tensor(flops, dtype=torch.float32),
+                    params=torch.as_tensor(params, dtype=torch.float32))
+
+    # ------------------------------------------------------------ each step
+    @torch.no_grad()
+    def update_importance(self, loss_scale: float = 1.0) -> int:
+        """Fold this step's Taylor scores into the importance EMAs.
+
+        Scores are averaged over ranks (one all-reduce, outside autograd).
+
+        Args:
+            loss_scale (float): The AMP loss scale of the backward pass.
+
+        Returns:
+            int: Number of mutables whose importance was updated.
+        """
+        mutables = [m for m in self.dms_mutables() if not m.frozen]
+        scores = [m.pop_taylor_score(loss_scale) for m in mutables]
+        pending = [(m, s) for m, s in zip(mutables, scores) if s is not None]
+        if not pending:
+            return 0
+        flat = torch.cat([s.flatten() for _, s in pending])
+        if get_world_size() > 1:
+            all_reduce(flat, op='mean')
+        updated, offset = 0, 0
+        for mutable, score in pending:
+            n = score.numel()
+            updated += int(mutable.update_importance(flat[offset:offset + n].view_as(score)))
+            offset += n
+        return updated
+
+    def clamp_(self) -> None:
+        for mutable in self.dms_mutables():
+            mutable.clamp_()
+
+    def freeze_depth(self) -> None:
+        for mutable in self.stages:
+            mutable.freeze()
+
+    def freeze_all(self) -> None:
+        for mutable in self.dms_mutables():
+            mutable.freeze()
+
+    # ------------------------------------------------------------ reporting
+    def structure(self) -> Dict:
+        """Kept widths and blocks, as plain numbers."""
+        return dict(
+            units={u.name: dict(channels=u.num_channels,
+                                kept=int(u.mutable_channel.current_mask.sum()),
+                                searched=u.name not in self.excluded_units)
+                   for u in self.units},
+            stages={name: dict(blocks=blocks, kept=[blocks[i] for i in m.kept_indices()])
+                    for name, blocks, m in zip(self.stage_names, self.stage_blocks, self.stages)})
+
+    def summary(self) -> str:
+        """A readable account of units, stages and exclusions."""
+        lines = ['DMSMutator summary']
+        if self.supernet_flops is not None:
+            lines.append(f'  supernet: {self.supernet_flops / 1e6:.2f} MFLOPs, '
+                         f'{self.supernet_params / 1e6:.3f} M params at input '
+                         f'{self.demo_input_shape}')
+        lines.append(f'  channel units: {len(self.searchable_units)} searched, '
+                     f'{len(self.excluded_units)} left out, {len(self.fixed_units)} fixed '
+                     '(model inputs/outputs)')
+        for unit in self.units:
+            mutable = unit.mutable_channel
+            producers = sorted({c.name for c in unit.output_related
+                                if isinstance(c.module, nn.Module)})
+            consumers = sorted({c.name for c in unit.input_related
+                                if isinstance(c.module, nn.Module)})
+            state = 'searched' if unit.name not in self.excluded_units else 'LEFT OUT'
+            lines.append(f'    [{state}] {unit.name}: {unit.num_channels} channels, '
+                         f'group {mutable.group_size}, keep {mutable.current_choice:.3f} '
+                         f'-> {int(mutable.current_mask.sum())} kept; '
+                         f'producers {producers}; consumers {consumers}')
+            if unit.name in self.excluded_units:
+                lines.append(f'        why: {self.excluded_units[unit.name]}')
+        traced = {u.name for u in self.units}
+        for name, reason in self.excluded_units.items():
+            if name not in traced:
+                lines.append(f'    [LEFT OUT] {name}: {reason}')
+        lines.append(f'  stages: {len(self.stages)} searched')
+        searched = dict(zip(self.stage_names, self.stages))
+        for stage in self.stage_report:
+            if stage.name in searched:
+                m = searched[stage.name]
+                lines.append(f'    [searched] {stage.name}: {len(stage.blocks)} blocks, '
+                             f'removable {stage.removable}, keep {m.current_choice:.3f} -> '
+                             f'kept {[stage.removable[i] for i in m.kept_indices()]}')
+            elif len(stage.blocks) > 1:
+                reasons = sorted({b.reason for b in stage.blocks})
+                lines.append(f'    [static] {stage.name}: {len(stage.blocks)} blocks, none '
+                             f'removable ({"; ".join(reasons)})')
+        return '\n'.join(lines)

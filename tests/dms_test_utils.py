@@ -1,0 +1,79 @@
+"""Shared test helpers: small OpenMMLab models under DMS, and their pruned copies."""
+import copy
+
+import torch
+from mmengine.analysis import FlopAnalyzer
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+from mmrazor.structures.subnet.fix_subnet import _dynamic_to_static
+from torch import nn
+
+import dms_mm  # noqa: F401
+from dms_mm.dynamic_ops import find_hook
+from dms_mm.mutators import DMSMutator
+
+BACKBONES = {
+    'efficientnet-b0': (dict(type='EfficientNet', arch='b0'), 1280),
+    'resnet18': (dict(type='ResNet', depth=18), 512),
+    'mobilenet-v2': (dict(type='MobileNetV2', widen_factor=0.5), 1280),
+}
+
+
+def build_classifier(name, num_classes=10):
+    backbone, channels = BACKBONES[name]
+    # a scope for this build only: other tests build from mmrazor's registries
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return PRETRAIN_MODELS.build(
+            dict(type='ImageClassifier', backbone=backbone,
+                 neck=dict(type='GlobalAveragePooling'),
+                 head=dict(type='LinearClsHead', num_classes=num_classes,
+                           in_channels=channels)))
+
+
+def dms_model(name, size=32, **mutator_kwargs):
+    model = build_classifier(name)
+    mutator = DMSMutator(
+        parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, size, size),
+                       tracer_type='FxTracer'), **mutator_kwargs)
+    mutator.prepare_from_supernet(model)
+    return model, mutator
+
+
+def randomize_structure(mutator, seed=0, low=0.2):
+    """Random importances and keep ratios, for units and stages."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for mutable in mutator.dms_mutables():
+            if mutable.frozen:
+                continue
+            mutable.importance.copy_(torch.rand(mutable.num_elements, generator=gen))
+            mutable.keep_ratio.fill_(low + (1 - low) * float(torch.rand(1, generator=gen)))
+        mutator.clamp_()
+
+
+def pruned_copy(model, mutator):
+    """The static model with the mutator's hard choices: dropped blocks become
+    identities, dynamic ops are sliced by mmrazor's to_static_op."""
+    modules = dict(model.named_modules())
+    dropped = []
+    for mutable, blocks in zip(mutator.stages, mutator.stage_blocks):
+        kept = set(mutable.kept_indices())
+        dropped += [name for i, name in enumerate(blocks) if i not in kept]
+    static = copy.deepcopy(model)
+    static_modules = dict(static.named_modules())
+    for name in modules:
+        module = static_modules.get(name)
+        if module is not None and find_hook(module) is not None:
+            module._forward_hooks.clear()
+    for name in dropped:
+        parent_name, _, child = name.rpartition('.')
+        setattr(static_modules[parent_name], child, nn.Identity())
+    _dynamic_to_static(static)
+    return static.eval()
+
+
+def mmengine_flops(model, size=32):
+    analyzer = FlopAnalyzer(model.eval(), (torch.rand(1, 3, size, size), ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    return analyzer.total(), analyzer.by_operator()

@@ -1,0 +1,107 @@
+import pytest
+import torch
+
+from dms_mm.mutables import DMSMutableBlocks, DMSMutableChannel
+
+
+def test_keep_ratio_is_a_float32_parameter_whatever_the_config():
+    mutable = DMSMutableChannel(8, max_keep=1)  # an int, as configs often say
+    assert mutable.keep_ratio.dtype == torch.float32
+    assert mutable.keep_ratio.requires_grad
+    assert 'importance' in dict(mutable.named_buffers())
+
+
+def test_group_size_shares_one_element_per_group():
+    mutable = DMSMutableChannel(12, group_size=4)
+    assert mutable.num_elements == 3
+    mutable.importance.copy_(torch.tensor([3.0, 1.0, 2.0]))
+    mutable.current_choice = 2 / 3
+    assert mutable.current_mask.tolist() == [True] * 4 + [False] * 4 + [True] * 4
+    assert mutable.channel_mask.shape == (12, )
+    with pytest.raises(ValueError, match='divide num_channels'):
+        DMSMutableChannel(10, group_size=4)
+
+
+def test_clamp_keeps_at_least_one_channel_and_blocks_may_all_go():
+    channels = DMSMutableChannel(10, min_keep=0.0)
+    channels.importance.copy_(torch.arange(10.0))
+    with torch.no_grad():
+        channels.keep_ratio.fill_(-3.0)
+    channels.clamp_()
+    assert channels.keep_ratio.item() == pytest.approx(0.05)
+    assert int(channels.current_mask.sum()) == 1
+    with torch.no_grad():
+        channels.keep_ratio.fill_(7.0)
+    channels.clamp_()
+    assert channels.keep_ratio.item() == 1.0
+
+    blocks = DMSMutableBlocks(3)
+    blocks.importance.copy_(torch.tensor([1.0, 2.0, 3.0]))
+    with torch.no_grad():
+        blocks.keep_ratio.fill_(-1.0)
+    blocks.clamp_()
+    assert blocks.keep_ratio.item() == 0.0 and blocks.kept_indices() == []
+
+
+def test_one_mask_per_forward_shared_by_consumers_updates_importance_once():
+    mutable = DMSMutableChannel(4)
+    mutable.importance.copy_(torch.tensor([4.0, 3.0, 2.0, 1.0]))
+    mask = mutable.refresh('track')
+    # two consumers read the same cached mask
+    a = (mutable.channel_mask * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum()
+    b = (mutable.channel_mask * torch.tensor([1.0, 1.0, 1.0, 1.0])).sum()
+    (a + b).backward()
+    grad = torch.tensor([2.0, 3.0, 4.0, 5.0])  # d(a+b)/dm, the whole gradient
+    score = mutable.pop_taylor_score()
+    torch.testing.assert_close(score, (mask.detach() * grad)**2)
+    before = mutable.importance.clone()
+    assert mutable.update_importance(score)
+    torch.testing.assert_close(mutable.importance, 0.99 * before + 0.01 * score)
+    assert mutable.pop_taylor_score() is None  # consumed: once per step
+
+
+def test_amp_loss_scale_is_removed():
+    scores = []
+    for scale in (1.0, 1024.0):
+        mutable = DMSMutableChannel(3)
+        mutable.importance.copy_(torch.tensor([1.0, 2.0, 3.0]))
+        mutable.refresh('track')
+        (mutable.channel_mask * torch.tensor([1.0, -2.0, 0.5]) * scale).sum().backward()
+        scores.append(mutable.pop_taylor_score(loss_scale=scale))
+    torch.testing.assert_close(scores[0], scores[1])
+
+
+def test_non_finite_or_flat_scores_are_skipped():
+    mutable = DMSMutableChannel(3)
+    before = mutable.importance.clone()
+    assert not mutable.update_importance(torch.tensor([1.0, float('nan'), 2.0]))
+    assert not mutable.update_importance(torch.tensor([0.0, 0.0, 0.0]))
+    assert torch.equal(mutable.importance, before)
+
+
+def test_resource_mask_is_a_separate_graph_without_the_hook():
+    mutable = DMSMutableChannel(4)
+    mutable.importance.copy_(torch.tensor([4.0, 3.0, 2.0, 1.0]))
+    mutable.refresh('track')
+    mutable.resource_channel_mask().sum().backward()  # the resource loss path
+    assert mutable.pop_taylor_score() is None
+    assert mutable.keep_ratio.grad is not None
+
+
+def test_frozen_mutable_gives_hard_masks_and_no_gradient():
+    blocks = DMSMutableBlocks(4)
+    blocks.importance.copy_(torch.tensor([1.0, 4.0, 2.0, 3.0]))
+    blocks.current_choice = 0.5
+    blocks.freeze()
+    mask = blocks.refresh('track')
+    assert mask.tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert not mask.requires_grad and not blocks.keep_ratio.requires_grad
+    assert blocks.kept_indices() == [1, 3]
+
+
+def test_eval_mode_masks_are_hard():
+    mutable = DMSMutableChannel(6)
+    mutable.importance.copy_(torch.arange(6.0))
+    mutable.current_choice = 0.5
+    assert set(mutable.refresh('hard').tolist()) == {0.0, 1.0}
+    assert mutable.refresh('hard').tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]

@@ -1,0 +1,110 @@
+import pytest
+import torch
+from mmengine.model import BaseModel
+from torch import nn
+
+from dms_mm.mutators import DMSMutator
+from dms_test_utils import dms_model
+
+
+@pytest.mark.parametrize('name,units,stages,removable', [
+    ('efficientnet-b0', 40, 4, 9),  # B0's removable blocks [1, 1, 2, 2, 3]
+    ('resnet18', 12, 4, 5),  # 4 residual streams + 8 block-internal widths
+    ('mobilenet-v2', 25, 5, 10),  # stem, 7 streams, 16 expansions, last conv
+])
+def test_finds_units_and_stages_of_mmpretrain_backbones(name, units, stages, removable):
+    _, mutator = dms_model(name)
+    assert len(mutator.searchable_units) == units
+    assert len(mutator.stages) == stages
+    assert sum(m.num_blocks for m in mutator.stages) == removable
+    assert mutator.excluded_units == {}
+
+
+def test_summary_names_units_stages_and_why_blocks_stay():
+    _, mutator = dms_model('resnet18')
+    text = mutator.summary()
+    assert 'supernet:' in text and 'MFLOPs' in text
+    assert '[searched] backbone.layer1: 2 blocks, removable [0, 1]' in text
+    assert 'backbone.layer2.0.conv1' in text  # a consumer listed under its unit
+    assert "[static]" not in text or 'none removable' in text
+
+
+class _ChannelShuffle(nn.Module):
+    """A custom layer with parameters that DMS has no op for."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x):
+        return x * self.weight.view(1, -1, 1, 1)
+
+
+class _Net(BaseModel):
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.custom = _ChannelShuffle(8)
+        self.mid = nn.Conv2d(8, 16, 3, padding=1)
+        self.bn = nn.BatchNorm2d(16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = self.custom(self.stem(inputs))
+        x = self.bn(self.mid(x)).relu().mean((2, 3))
+        return self.head(x)
+
+
+def test_unit_with_an_unmaskable_consumer_is_left_out_and_named():
+    model = _Net()
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
+                                        tracer_type='FxTracer'))
+    mutator.prepare_from_supernet(model)
+    assert len(mutator.excluded_units) == 1
+    (name, reason), = mutator.excluded_units.items()
+    assert name.startswith('stem') and 'custom (_ChannelShuffle)' in reason
+    assert 'LEFT OUT' in mutator.summary() and 'custom (_ChannelShuffle)' in mutator.summary()
+    assert [u.name for u in mutator.searchable_units] == ['mid_(0, 16)_16']
+    # the stem keeps its 8 channels: nothing masks them
+    assert type(model.stem) is nn.Conv2d
+
+
+def test_backward_tracer_is_an_option():
+    model = _Net()
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
+                                        tracer_type='BackwardTracer'))
+    mutator.prepare_from_supernet(model)
+    assert len(mutator.units) >= 1
+
+
+def test_unknown_depth_key_is_a_clear_error():
+    with pytest.raises(KeyError, match="unknown depth keys \\['enable'\\]"):
+        DMSMutator(depth=dict(enable=False))
+
+
+def test_depth_can_be_disabled_or_excluded():
+    _, mutator = dms_model('resnet18', depth=dict(enabled=False))
+    assert len(mutator.stages) == 0
+    _, mutator = dms_model('resnet18', depth=dict(exclude=('backbone.layer1', )))
+    assert 'backbone.layer1' not in mutator.stage_names and len(mutator.stages) == 3
+
+
+def test_shapes_recording_restores_the_training_mode():
+    model, mutator = dms_model('mobilenet-v2')
+    assert model.training
+    model.eval()
+    mutator._record_shapes(model)
+    assert not model.training
+
+
+def test_importance_is_updated_once_per_step_for_every_mutable():
+    model, mutator = dms_model('resnet18')
+    mutator.refresh_masks('track')
+    model(torch.rand(2, 3, 32, 32)).sum().backward()
+    updated = mutator.update_importance()
+    # a one-element mutable has no ranking to learn (stages with one removable block)
+    ranked = [m for m in mutator.dms_mutables() if m.num_elements > 1]
+    assert updated == len(ranked) < len(mutator.dms_mutables())
+    assert all(m.importance.abs().sum() > 0 for m in ranked)
+    assert mutator.update_importance() == 0  # nothing pending any more

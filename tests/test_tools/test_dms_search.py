@@ -1,0 +1,70 @@
+"""The DMS search of the digits config, run through tools/train.py as a user runs it."""
+import json
+import os
+import subprocess
+
+import pytest
+
+CONFIG = 'configs/dms/efficientnet/dms_efficientnet-b0_search_digits.py'
+
+
+def _scalars(work_dir):
+    files = [os.path.join(root, name) for root, _, names in os.walk(work_dir)
+             for name in names if name == 'scalars.json']
+    assert len(files) == 1, files
+    with open(files[0]) as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+@pytest.fixture(scope='module')
+def search(tmp_path_factory, repo_root, python_exe):
+    work_dir = tmp_path_factory.mktemp('dms_search')
+    # the shipped schedule: 12 epochs of 45 iterations; decay over iterations 0-431,
+    # refine over 432-539. Validation only at the end, to save time.
+    proc = subprocess.run(
+        [python_exe, 'tools/train.py', CONFIG, '--work-dir', str(work_dir), '--cfg-options',
+         'train_cfg.val_interval=12', 'model.target_flops_ratio=0.5',
+         'default_hooks.logger.interval=5'],
+        cwd=repo_root, capture_output=True, text=True, timeout=900)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    return output, _scalars(work_dir)
+
+
+def test_search_logs_resource_scalars(search):
+    output, scalars = search
+    train = [s for s in scalars if 'flops_ratio' in s]
+    assert len(train) >= 100
+    for key in ('flops_ratio', 'target_ratio', 'loss_resource', 'params_ratio', 'loss'):
+        assert key in train[-1]
+    assert train[0]['target_ratio'] > 0.95
+    assert 'DMSMutator summary' in output and "phase 'refine'" in output
+
+
+def test_flops_reach_the_target_by_the_end_of_decay_and_stay_through_refine(search):
+    _, scalars = search
+    train = [s for s in scalars if 'flops_ratio' in s]
+    # the schedule decays the target from 1.0 to 0.5
+    assert train[0]['flops_ratio'] > 0.8
+    late = [s for s in train if s['step'] >= 430]  # end of decay and all of refine
+    assert late
+    for s in late:
+        assert s['target_ratio'] == pytest.approx(0.5, abs=0.01)
+        assert s['flops_ratio'] == pytest.approx(0.5, rel=0.02), s
+
+
+def test_search_is_evaluated_with_hard_masks(search):
+    _, scalars = search
+    accuracy = [s['accuracy/top1'] for s in scalars if 'accuracy/top1' in s]
+    assert accuracy and accuracy[-1] > 80.0  # 10 classes: chance is 10 %
+
+
+def test_summary_tool_prints_the_search_space(repo_root, python_exe):
+    proc = subprocess.run([python_exe, 'tools/dms_summary.py', CONFIG], cwd=repo_root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert 'channel units: 40 searched, 0 left out' in out
+    assert '[searched] backbone.layers.4: 6 blocks, removable [1, 2, 4, 5]' in out
+    assert 'algorithm: target: flops ratio 0.5000' in out
+    assert "can't find match type" not in proc.stdout + proc.stderr
