@@ -1,16 +1,12 @@
 """Shared test helpers: small OpenMMLab models under DMS, and their pruned copies."""
-import copy
-
 import torch
 from mmengine.analysis import FlopAnalyzer
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
-from mmrazor.structures.subnet.fix_subnet import _dynamic_to_static
-from torch import nn
 
 import dms_mm  # noqa: F401
-from dms_mm.dynamic_ops import find_hook
 from dms_mm.mutators import DMSMutator
+from dms_mm.structures import to_static
 
 BACKBONES = {
     'efficientnet-b0': (dict(type='EfficientNet', arch='b0'), 1280),
@@ -52,24 +48,8 @@ def randomize_structure(mutator, seed=0, low=0.2):
 
 
 def pruned_copy(model, mutator):
-    """The static model with the mutator's hard choices: dropped blocks become
-    identities, dynamic ops are sliced by mmrazor's to_static_op."""
-    modules = dict(model.named_modules())
-    dropped = []
-    for mutable, blocks in zip(mutator.stages, mutator.stage_blocks):
-        kept = set(mutable.kept_indices())
-        dropped += [name for i, name in enumerate(blocks) if i not in kept]
-    static = copy.deepcopy(model)
-    static_modules = dict(static.named_modules())
-    for name in modules:
-        module = static_modules.get(name)
-        if module is not None and find_hook(module) is not None:
-            module._forward_hooks.clear()
-    for name in dropped:
-        parent_name, _, child = name.rpartition('.')
-        setattr(static_modules[parent_name], child, nn.Identity())
-    _dynamic_to_static(static)
-    return static.eval()
+    """The static model under the mutator's hard choices (dms_mm's export path)."""
+    return to_static(model, mutator).eval()
 
 
 def mmengine_flops(model, size=32):

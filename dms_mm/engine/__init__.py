@@ -1,4 +1,4 @@
-from .hooks import DMSSchedulerHook
+from .hooks import DMSExportHook, DMSSchedulerHook
 from .optimizers import DMSOptimWrapperConstructor
 
-__all__ = ['DMSOptimWrapperConstructor', 'DMSSchedulerHook']
+__all__ = ['DMSExportHook', 'DMSOptimWrapperConstructor', 'DMSSchedulerHook']

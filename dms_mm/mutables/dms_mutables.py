@@ -163,6 +163,26 @@ class DMSMutableMixin:
         self.frozen = False
         self.keep_ratio.requires_grad_(True)
 
+    @torch.no_grad()
+    def set_keep_count(self, count: int) -> None:
+        """Keep exactly the ``count`` most important elements."""
+        if not 0 <= count <= self.num_elements:
+            raise ValueError(f'{type(self).__name__}: keep count {count} is outside '
+                             f'[0, {self.num_elements}]')
+        self.keep_ratio.fill_(count / self.num_elements)
+
+    @torch.no_grad()
+    def set_kept(self, indices) -> None:
+        """Keep exactly the elements ``indices`` (a fixed choice, e.g. from a
+        subnet file): they become the most important, the others the least."""
+        indices = sorted(set(int(i) for i in indices))
+        if indices and (indices[0] < 0 or indices[-1] >= self.num_elements):
+            raise IndexError(f'{type(self).__name__}: kept indices must be in '
+                             f'[0, {self.num_elements - 1}], got {indices[0]}..{indices[-1]}')
+        self.importance.zero_()
+        self.importance[indices] = 1.0
+        self.keep_ratio.fill_(len(indices) / self.num_elements)
+
     # ----------------------------------------------------------- reporting
     @property
     def num_kept(self) -> int:

@@ -293,6 +293,11 @@ class DMSMutator(ChannelMutator):
             mutable.freeze()
 
     # ------------------------------------------------------------ reporting
+    def stage_report_removable(self) -> List[List[int]]:
+        """Removable block positions of each searched stage, in stage order."""
+        report = {stage.name: stage.removable for stage in self.stage_report}
+        return [report[name] for name in self.stage_names]
+
     def structure(self) -> Dict:
         """Kept widths and blocks, as plain numbers."""
         return dict(

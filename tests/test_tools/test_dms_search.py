@@ -28,11 +28,11 @@ def search(tmp_path_factory, repo_root, python_exe):
         cwd=repo_root, capture_output=True, text=True, timeout=900)
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-6000:]
-    return output, _scalars(work_dir)
+    return output, _scalars(work_dir), work_dir
 
 
 def test_search_logs_resource_scalars(search):
-    output, scalars = search
+    output, scalars, _ = search
     train = [s for s in scalars if 'flops_ratio' in s]
     assert len(train) >= 100
     for key in ('flops_ratio', 'target_ratio', 'loss_resource', 'params_ratio', 'loss'):
@@ -42,7 +42,7 @@ def test_search_logs_resource_scalars(search):
 
 
 def test_flops_reach_the_target_by_the_end_of_decay_and_stay_through_refine(search):
-    _, scalars = search
+    _, scalars, _ = search
     train = [s for s in scalars if 'flops_ratio' in s]
     # the schedule decays the target from 1.0 to 0.5
     assert train[0]['flops_ratio'] > 0.8
@@ -54,7 +54,7 @@ def test_flops_reach_the_target_by_the_end_of_decay_and_stay_through_refine(sear
 
 
 def test_search_is_evaluated_with_hard_masks(search):
-    _, scalars = search
+    _, scalars, _ = search
     accuracy = [s['accuracy/top1'] for s in scalars if 'accuracy/top1' in s]
     assert accuracy and accuracy[-1] > 80.0  # 10 classes: chance is 10 %
 
@@ -68,3 +68,48 @@ def test_summary_tool_prints_the_search_space(repo_root, python_exe):
     assert '[searched] backbone.layers.4: 6 blocks, removable [1, 2, 4, 5]' in out
     assert 'algorithm: target: flops ratio 0.5000' in out
     assert "can't find match type" not in proc.stdout + proc.stderr
+
+
+def _run(cmd, cwd):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    return proc.stdout + proc.stderr
+
+
+def test_export_hook_writes_the_result_at_the_end_of_the_search(search):
+    _, _, work_dir = search
+    with open(work_dir / 'dms_export' / 'subnet.json') as f:
+        subnet = json.load(f)
+    res = subnet['resources']
+    assert res['target_ratio'] == 0.5
+    # the real FLOPs (mmengine's counter) of the exported model land on the target
+    assert res['static_flops'] / res['counted_supernet_flops'] == pytest.approx(0.5, rel=0.02)
+    assert res['static_flops'] == pytest.approx(res['soft_flops'], rel=0.01)
+    assert subnet['model']['backbone']['type'] == 'EfficientNet'
+    assert (work_dir / 'dms_export' / 'pruned.pth').is_file()
+
+
+def test_export_tool_then_retrain_then_test(search, tmp_path, repo_root, python_exe):
+    _, _, work_dir = search
+    out_dir = tmp_path / 'export'
+    out = _run([python_exe, 'tools/export_subnet.py', CONFIG, str(work_dir / 'epoch_12.pth'),
+                '--out-dir', str(out_dir), '--divisor', '4'], repo_root)
+    assert 'supernet' in out and 'static model' in out and 'soft count' in out
+    subnet = json.loads((out_dir / 'subnet.json').read_text())
+    widths = [len(u['kept']) for u in subnet['units'] if u['searched']]
+    assert all(w % 4 == 0 or w == u['num_channels']
+               for w, u in zip(widths, [u for u in subnet['units'] if u['searched']]))
+
+    retrain = 'configs/dms/efficientnet/dms_efficientnet-b0_retrain_digits.py'
+    retrain_dir = tmp_path / 'retrain'
+    out = _run([python_exe, 'tools/train.py', retrain, '--work-dir', str(retrain_dir),
+                '--cfg-options', f'model.subnet={out_dir}/subnet.json',
+                f'model.checkpoint={out_dir}/pruned.pth', 'train_cfg.max_epochs=1',
+                'train_cfg.val_interval=1'], repo_root)
+    assert 'DMSSubModel: loaded the searched weights' in out
+    assert 'DMSConv2d' not in out  # the retrained model is static
+    out = _run([python_exe, 'tools/test.py', retrain, str(retrain_dir / 'epoch_1.pth'),
+                '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+                f'model.subnet={out_dir}/subnet.json', 'model.checkpoint=None'], repo_root)
+    top1 = float(out.split('accuracy/top1: ')[-1].split()[0])
+    assert top1 > 80.0

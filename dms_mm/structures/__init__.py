@@ -1,0 +1,19 @@
+from .export import (
+                     PRUNED_FILE,
+                     SUBNET_FILE,
+                     architecture_config,
+                     count_static,
+                     export_subnet,
+                     round_widths,
+                     scale_to_target,
+)
+from .static import removed_blocks, to_static
+from .sub_model import PrunedCheckpointError, build_dms_sub_model, load_pruned_weights
+from .subnet import SUBNET_FORMAT, SubnetError, apply_subnet, build_subnet, load_subnet
+
+__all__ = [
+    'PRUNED_FILE', 'SUBNET_FILE', 'SUBNET_FORMAT', 'PrunedCheckpointError', 'SubnetError',
+    'apply_subnet', 'architecture_config', 'build_dms_sub_model', 'build_subnet',
+    'count_static', 'export_subnet', 'load_pruned_weights', 'load_subnet', 'removed_blocks',
+    'round_widths', 'scale_to_target', 'to_static'
+]

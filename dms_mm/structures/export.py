@@ -1,0 +1,174 @@
+"""Export a searched DMS model: ``subnet.json`` and the static ``pruned.pth``."""
+import json
+import math
+import os
+import os.path as osp
+from typing import Dict, Optional, Tuple
+
+import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.logging import print_log
+from torch import nn
+
+from .static import to_static
+from .subnet import build_subnet
+
+SUBNET_FILE = 'subnet.json'
+PRUNED_FILE = 'pruned.pth'
+
+
+def count_static(model: nn.Module, input_shape) -> Tuple[float, float]:
+    """FLOPs and params of a plain model, by mmengine's counter (not ours)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    inputs = (torch.rand(tuple(input_shape), device=device), )
+    try:
+        analyzer = FlopAnalyzer(model, inputs)
+        analyzer.unsupported_ops_warnings(False)
+        analyzer.uncalled_modules_warnings(False)
+        flops = float(analyzer.total())
+    finally:
+        model.train(was_training)
+    return flops, float(parameter_count(model)[''])
+
+
+def _searched_mutables(mutator):
+    units = [u.mutable_channel for u in mutator.units if u.name not in mutator.excluded_units]
+    return units + list(mutator.stages)
+
+
+@torch.no_grad()
+def round_widths(mutator, divisor: int) -> None:
+    """Round every searched unit's kept width to a multiple of ``divisor``
+    (at least ``divisor``, at most the unit's width), keeping the most
+    important channels."""
+    if divisor < 1:
+        raise ValueError(f'divisor must be >= 1, got {divisor}')
+    for unit in mutator.searchable_units:
+        mutable = unit.mutable_channel
+        channels = mutable.num_kept * mutable.group_size
+        rounded = max(divisor, int(math.floor(channels / divisor + 0.5)) * divisor)
+        rounded = min(rounded, unit.num_channels)
+        mutable.set_keep_count(min(mutable.num_elements,
+                                   int(math.ceil(rounded / mutable.group_size))))
+
+
+@torch.no_grad()
+def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
+                    steps: int = 40) -> float:
+    """Scale every searched keep ratio by one multiplier ``s`` so that the
+    hard resource ratio lands on the target: the largest ``s`` whose ratio is
+    at most ``target_ratio``, found by bisection in ``steps`` steps.
+
+    Returns:
+        float: The ratio reached.
+
+    Raises:
+        ValueError: If even the smallest structure the bounds allow is above
+            the target. The keep ratios are then left as they were.
+    """
+    mutables = _searched_mutables(mutator)
+    original = [m.keep_ratio.item() for m in mutables]
+    supernet = mutator.supernet_flops if kind == 'flops' else mutator.supernet_params
+
+    def ratio_at(scale: float) -> float:
+        for mutable, keep in zip(mutables, original):
+            mutable.keep_ratio.fill_(keep * scale)
+        mutator.clamp_()
+        return float(mutator.soft_resources()[kind]) / supernet
+
+    smallest = ratio_at(0.0)
+    if smallest > target_ratio:
+        for mutable, keep in zip(mutables, original):
+            mutable.keep_ratio.fill_(keep)
+        raise ValueError(
+            f'scale_to_target: the {kind} target ratio {target_ratio:.4f} cannot be reached; '
+            f'the smallest structure the keep bounds (min_keep, one channel per unit) allow '
+            f'is at {smallest:.4f}')
+    low, high = 0.0, max(1.0 / max(k, 1e-6) for k in original)
+    if ratio_at(high) <= target_ratio:
+        return ratio_at(high)
+    for _ in range(steps):
+        mid = (low + high) / 2
+        if ratio_at(mid) <= target_ratio:
+            low = mid
+        else:
+            high = mid
+    return ratio_at(low)
+
+
+def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, divisor: int = 1,
+                  scale: bool = False, logger='current') -> Dict:
+    """Write ``subnet.json`` and ``pruned.pth`` of a searched DMSAlgorithm.
+
+    Args:
+        algorithm (DMSAlgorithm): The searched algorithm.
+        out_dir (str): The folder to write to (created if missing).
+        model_cfg (dict, optional): The architecture config, stored in the
+            subnet file so that it can be rebuilt.
+        divisor (int): Round kept widths to multiples of it. Defaults to 1.
+        scale (bool): Land the exported ratio on the target with
+            :func:`scale_to_target`. Defaults to False.
+
+    Returns:
+        dict: The subnet dict, with the independent counts of the static
+        model under ``resources``.
+    """
+    mutator = algorithm.mutator
+    mutator.clamp_()
+    if scale:
+        reached = scale_to_target(mutator, algorithm.final_target_ratio, algorithm.target_kind)
+        print_log(f'DMS export: scaled to {algorithm.target_kind} ratio {reached:.4f} '
+                  f'(target {algorithm.final_target_ratio:.4f})', logger=logger)
+    if divisor > 1:
+        round_widths(mutator, divisor)
+    subnet = build_subnet(mutator, model_cfg, algorithm.final_target_ratio)
+    subnet['mutator'] = dict(parse_cfg=_jsonable(mutator.parse_cfg),
+                             depth=_jsonable(mutator.depth_cfg))
+    architecture = algorithm.architecture
+    # mmengine's counter sees the supernet at full size: the masks only multiply
+    mutator.refresh_masks('hard')
+    try:
+        supernet_flops, supernet_params = count_static(architecture, mutator.demo_input_shape)
+    finally:
+        mutator.clear_masks()
+    static = to_static(architecture, mutator)
+    flops, params = count_static(static, mutator.demo_input_shape)
+    res = subnet['resources']
+    res.update(static_flops=flops, static_params=params, counted_supernet_flops=supernet_flops,
+               counted_supernet_params=supernet_params)
+
+    os.makedirs(out_dir, exist_ok=True)
+    subnet_path, pruned_path = osp.join(out_dir, SUBNET_FILE), osp.join(out_dir, PRUNED_FILE)
+    with open(subnet_path + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump(subnet, f, indent=2)
+    os.replace(subnet_path + '.tmp', subnet_path)
+    torch.save(dict(state_dict={k: v.detach().cpu() for k, v in static.state_dict().items()},
+                    meta=dict(dms_subnet=SUBNET_FILE, static_flops=flops, static_params=params)),
+               pruned_path + '.tmp')
+    os.replace(pruned_path + '.tmp', pruned_path)
+    print_log(
+        f'DMS export to {out_dir}: counted by mmengine, supernet {supernet_flops / 1e6:.3f} '
+        f'MFLOPs / {supernet_params / 1e6:.4f} M params, static model {flops / 1e6:.3f} MFLOPs / '
+        f'{params / 1e6:.4f} M params (FLOPs ratio {flops / supernet_flops:.4f}, target '
+        f'{algorithm.final_target_ratio:.4f}); DMS soft count {res["soft_flops"] / 1e6:.3f} '
+        f'MFLOPs / {res["soft_params"] / 1e6:.4f} M', logger=logger)
+    return subnet
+
+
+def _jsonable(cfg):
+    if cfg is None:
+        return None
+    if hasattr(cfg, 'to_dict'):
+        cfg = cfg.to_dict()
+    return json.loads(json.dumps(dict(cfg), default=str))
+
+
+def architecture_config(cfg) -> Optional[Dict]:
+    """The architecture config inside a DMS model config, if any."""
+    model = cfg.get('model', None) if hasattr(cfg, 'get') else None
+    if model is None:
+        return None
+    return model.get('architecture', None)
+

@@ -1,0 +1,165 @@
+"""The subnet file: what a DMS search kept, in plain JSON.
+
+Layout (``format: dms_mm.subnet/1``)::
+
+    {
+      "format": "dms_mm.subnet/1",
+      "model": {...},                 # the architecture config it applies to
+      "demo_input": [1, 3, 224, 224], # the input the FLOPs are counted at
+      "units": [{"name", "num_channels", "kept": [sorted channel indices], "searched"}],
+      "stages": [{"name", "num_blocks", "removable": [...], "kept_blocks": [...]}],
+      "attention": [],                # kept heads and head dims, for models that have them
+      "resources": {"supernet_flops", "soft_flops", "supernet_params", "soft_params",
+                    "target_ratio", ...}
+    }
+"""
+import json
+import os.path as osp
+from typing import Dict, Union
+
+import torch
+
+SUBNET_FORMAT = 'dms_mm.subnet/1'
+
+
+class SubnetError(ValueError):
+    """A subnet file that is malformed or does not fit the model."""
+
+
+def build_subnet(mutator, model_cfg=None, target_ratio=None) -> Dict:
+    """The subnet dict of the mutator's current hard masks."""
+    units = []
+    for unit in mutator.units:
+        mask = unit.mutable_channel.current_mask
+        units.append(dict(name=unit.name, num_channels=int(unit.num_channels),
+                          kept=torch.nonzero(mask).flatten().tolist(),
+                          searched=unit.name not in mutator.excluded_units))
+    stages = []
+    report = {stage.name: stage for stage in mutator.stage_report}
+    for name, mutable in zip(mutator.stage_names, mutator.stages):
+        stage = report[name]
+        kept_removable = {stage.removable[i] for i in mutable.kept_indices()}
+        kept = [i for i in range(len(stage.blocks))
+                if i not in stage.removable or i in kept_removable]
+        stages.append(dict(name=name, num_blocks=len(stage.blocks), removable=stage.removable,
+                           kept_blocks=kept))
+    with torch.no_grad():
+        resources = mutator.soft_resources()
+    return dict(
+        format=SUBNET_FORMAT,
+        model=_plain(model_cfg) if model_cfg is not None else None,
+        demo_input=list(mutator.demo_input_shape),
+        units=units,
+        stages=stages,
+        attention=[],
+        resources=dict(
+            supernet_flops=mutator.supernet_flops, soft_flops=float(resources['flops']),
+            supernet_params=mutator.supernet_params, soft_params=float(resources['params']),
+            target_ratio=target_ratio))
+
+
+def _plain(cfg):
+    """A config (ConfigDict, tuples, ...) as JSON-able plain data."""
+    if hasattr(cfg, 'to_dict'):
+        cfg = cfg.to_dict()
+    return json.loads(json.dumps(cfg, default=str))
+
+
+def load_subnet(subnet: Union[str, Dict]) -> Dict:
+    """Read and check a subnet file (or dict).
+
+    Raises:
+        SubnetError: naming the file and the key at fault.
+    """
+    source = 'subnet dict'
+    if isinstance(subnet, str):
+        source = subnet
+        if not osp.isfile(subnet):
+            raise SubnetError(f'subnet file {subnet!r} does not exist')
+        try:
+            with open(subnet, encoding='utf-8') as f:
+                subnet = json.load(f)
+        except json.JSONDecodeError as e:
+            raise SubnetError(f'{source}: not valid JSON ({e})') from None
+    if not isinstance(subnet, dict):
+        raise SubnetError(f'{source}: expected a JSON object, got {type(subnet).__name__}')
+    if subnet.get('format') != SUBNET_FORMAT:
+        raise SubnetError(f'{source}: key "format" must be {SUBNET_FORMAT!r}, got '
+                          f'{subnet.get("format")!r}')
+    for key, kind in (('units', list), ('stages', list)):
+        if not isinstance(subnet.get(key), kind):
+            raise SubnetError(f'{source}: key "{key}" must be a list')
+    for i, unit in enumerate(subnet['units']):
+        for key in ('name', 'num_channels', 'kept'):
+            if key not in unit:
+                raise SubnetError(f'{source}: units[{i}] lacks "{key}"')
+        if not isinstance(unit['kept'], list) or not all(isinstance(k, int) for k in unit['kept']):
+            raise SubnetError(f'{source}: units[{i}] ({unit["name"]}): "kept" must be a list '
+                              'of channel indices')
+    for i, stage in enumerate(subnet['stages']):
+        for key in ('name', 'num_blocks', 'removable', 'kept_blocks'):
+            if key not in stage:
+                raise SubnetError(f'{source}: stages[{i}] lacks "{key}"')
+    return subnet
+
+
+def apply_subnet(mutator, subnet: Dict) -> None:
+    """Fix the mutator's masks to the subnet's choices.
+
+    Raises:
+        SubnetError: when the subnet was written for another model (unit or
+            stage names, widths or block counts differ) or holds indices out
+            of range.
+    """
+    units = {unit.name: unit for unit in mutator.units}
+    listed = {u['name'] for u in subnet['units']}
+    missing, unknown = sorted(set(units) - listed), sorted(listed - set(units))
+    if unknown or missing:
+        raise SubnetError(
+            'the subnet was written for another model: '
+            + (f'units not in this model: {unknown[:3]}' if unknown else '')
+            + ('; ' if unknown and missing else '')
+            + (f'units of this model missing from it: {missing[:3]}' if missing else ''))
+    for entry in subnet['units']:
+        unit = units[entry['name']]
+        if int(entry['num_channels']) != unit.num_channels:
+            raise SubnetError(f'unit {entry["name"]}: the subnet says {entry["num_channels"]} '
+                              f'channels, this model has {unit.num_channels}')
+        kept = entry['kept']
+        bad = [k for k in kept if not 0 <= k < unit.num_channels]
+        if bad:
+            raise SubnetError(f'unit {entry["name"]}: kept channel indices {bad[:5]} are out of '
+                              f'range [0, {unit.num_channels - 1}]')
+        if not kept:
+            raise SubnetError(f'unit {entry["name"]}: keeps no channel')
+        mutable = unit.mutable_channel
+        if mutable.group_size != 1:
+            groups = sorted({k // mutable.group_size for k in kept})
+            if len(groups) * mutable.group_size != len(set(kept)):
+                raise SubnetError(f'unit {entry["name"]}: kept channels do not form whole '
+                                  f'groups of {mutable.group_size}')
+            kept = groups
+        mutable.set_kept(kept)
+        mutable.freeze()
+
+    stages = dict(zip(mutator.stage_names, zip(mutator.stages, mutator.stage_report_removable())))
+    listed = {s['name'] for s in subnet['stages']}
+    if set(stages) != listed:
+        raise SubnetError('the subnet was written for another model: stages differ '
+                          f'(file: {sorted(listed)[:4]}, model: {sorted(stages)[:4]})')
+    for entry in subnet['stages']:
+        mutable, removable = stages[entry['name']]
+        if list(entry['removable']) != list(removable):
+            raise SubnetError(f'stage {entry["name"]}: removable blocks {entry["removable"]} '
+                              f'in the subnet, {removable} in this model')
+        bad = [b for b in entry['kept_blocks'] if not 0 <= b < int(entry['num_blocks'])]
+        if bad:
+            raise SubnetError(f'stage {entry["name"]}: kept block indices {bad} are out of '
+                              f'range [0, {int(entry["num_blocks"]) - 1}]')
+        kept = set(entry['kept_blocks'])
+        fixed = [b for b in range(int(entry['num_blocks'])) if b not in removable]
+        if not set(fixed) <= kept:
+            raise SubnetError(f'stage {entry["name"]}: blocks {sorted(set(fixed) - kept)} '
+                              'cannot be removed (they have no identity skip)')
+        mutable.set_kept([i for i, b in enumerate(removable) if b in kept])
+        mutable.freeze()

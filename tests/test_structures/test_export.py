@@ -1,0 +1,168 @@
+import json
+import os
+import re
+
+import pytest
+import torch
+from mmrazor.registry import MODELS
+
+from dms_mm.structures import (
+    PrunedCheckpointError,
+    SubnetError,
+    apply_subnet,
+    build_subnet,
+    count_static,
+    load_subnet,
+    round_widths,
+    scale_to_target,
+    to_static,
+)
+from dms_test_utils import BACKBONES, dms_model, randomize_structure
+
+ARCH = {
+    name: dict(_scope_='mmpretrain', type='ImageClassifier', backbone=backbone,
+               neck=dict(type='GlobalAveragePooling'),
+               head=dict(type='LinearClsHead', num_classes=10, in_channels=channels))
+    for name, (backbone, channels) in BACKBONES.items()
+}
+
+
+@pytest.mark.parametrize('name', ['efficientnet-b0', 'resnet18', 'mobilenet-v2'])
+def test_static_model_equals_the_hardened_searched_model(name):
+    model, mutator = dms_model(name)
+    randomize_structure(mutator, seed=7)
+    model.eval()
+    static = to_static(model, mutator).eval()
+    assert not any(type(m).__module__.startswith('dms_mm') for m in static.modules())
+    assert not any(m._forward_hooks for m in static.modules())
+    x = torch.rand(4, 3, 32, 32)
+    mutator.refresh_masks('hard')
+    with torch.no_grad():
+        expected, got = model(x), static(x)
+    rel = ((got - expected).norm() / expected.norm()).item()
+    assert rel <= 1e-4
+    removed = sum(m.num_blocks - len(m.kept_indices()) for m in mutator.stages)
+    blocks = lambda net: sum(len(m) for n, m in net.named_modules()  # noqa: E731
+                             if n in mutator.stage_names)
+    assert blocks(model) - blocks(static) == removed > 0
+
+
+@pytest.mark.parametrize('name', ['efficientnet-b0', 'resnet18'])
+def test_real_flops_of_the_static_model_match_the_soft_count(name):
+    model, mutator = dms_model(name)
+    randomize_structure(mutator, seed=11)
+    soft = mutator.soft_resources()
+    flops, params = count_static(to_static(model, mutator), (1, 3, 32, 32))
+    assert flops == pytest.approx(soft['flops'].item(), rel=0.01)
+    assert params == pytest.approx(soft['params'].item(), rel=0.01)
+
+
+def test_divisor_rounds_widths_keeping_the_most_important():
+    _, mutator = dms_model('resnet18')
+    randomize_structure(mutator, seed=2)
+    round_widths(mutator, 8)
+    for unit in mutator.searchable_units:
+        mutable = unit.mutable_channel
+        kept = mutable.current_mask
+        assert int(kept.sum()) % 8 == 0 or int(kept.sum()) == unit.num_channels
+        if 0 < int(kept.sum()) < unit.num_channels:
+            assert mutable.importance[kept].min() >= mutable.importance[~kept].max()
+
+
+def test_scale_to_target_lands_on_the_target_and_refuses_the_unreachable():
+    _, mutator = dms_model('mobilenet-v2')
+    randomize_structure(mutator, seed=4)
+    reached = scale_to_target(mutator, 0.4)
+    assert 0.38 <= reached <= 0.4
+    assert mutator.soft_resources()['flops'].item() / mutator.supernet_flops == \
+        pytest.approx(reached)
+    before = [m.keep_ratio.item() for m in mutator.dms_mutables()]
+    with pytest.raises(ValueError, match='cannot be reached'):
+        scale_to_target(mutator, 0.0001)
+    assert [m.keep_ratio.item() for m in mutator.dms_mutables()] == before
+
+
+def _export(tmp_path, name='mobilenet-v2', seed=5):
+    model, mutator = dms_model(name)
+    randomize_structure(mutator, seed=seed)
+    subnet = build_subnet(mutator, ARCH[name], 0.5)
+    subnet['mutator'] = dict(parse_cfg=dict(type='ChannelAnalyzer', tracer_type='FxTracer'),
+                             depth=dict(mutator.depth_cfg, exclude=[]))
+    static = to_static(model, mutator).eval()
+    path = tmp_path / 'subnet.json'
+    path.write_text(json.dumps(subnet))
+    weights = tmp_path / 'pruned.pth'
+    torch.save(dict(state_dict=static.state_dict()), weights)
+    return model, mutator, static, subnet, str(path), str(weights)
+
+
+def _sub_model(**kwargs):
+    return MODELS.build(dict(_scope_='mmrazor', type='DMSSubModel', **kwargs))
+
+
+def test_sub_model_rebuilds_the_static_model_from_config_and_files(tmp_path):
+    _, _, static, subnet, path, weights = _export(tmp_path)
+    assert all(u['kept'] == sorted(u['kept']) for u in subnet['units'])
+    rebuilt = _sub_model(architecture=ARCH['mobilenet-v2'], subnet=path, checkpoint=weights).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), static(x))
+    fresh = _sub_model(architecture=ARCH['mobilenet-v2'], subnet=path, checkpoint=weights,
+                       reset_params=True)
+    assert {k: v.shape for k, v in fresh.state_dict().items()} == \
+        {k: v.shape for k, v in static.state_dict().items()}
+    rebuilt_from_dict = _sub_model(architecture=ARCH['mobilenet-v2'], subnet=subnet)
+    assert sum(p.numel() for p in rebuilt_from_dict.parameters()) == \
+        sum(p.numel() for p in static.parameters())
+
+
+def _unchanged(*paths):
+    return {p: (os.path.getmtime(p), open(p, 'rb').read()) for p in paths}
+
+
+def test_malformed_subnet_files_are_clear_errors(tmp_path):
+    _, _, _, subnet, path, weights = _export(tmp_path)
+    broken = tmp_path / 'broken.json'
+    broken.write_text('{"format": "dms_mm.subnet/1", "units": [')
+    with pytest.raises(SubnetError, match='not valid JSON'):
+        load_subnet(str(broken))
+    no_kept = dict(subnet, units=[{k: v for k, v in subnet['units'][0].items() if k != 'kept'}])
+    with pytest.raises(SubnetError, match=r'units\[0\] lacks "kept"'):
+        load_subnet(no_kept)
+    with pytest.raises(SubnetError, match='"format" must be'):
+        load_subnet(dict(subnet, format='other'))
+
+
+def test_subnet_of_another_model_or_out_of_range_names_the_culprit(tmp_path):
+    _, _, _, subnet, path, weights = _export(tmp_path)
+    before = _unchanged(path, weights)
+    with pytest.raises(SubnetError, match='written for another model'):
+        _sub_model(architecture=ARCH['resnet18'], subnet=path)
+    bad = json.loads(json.dumps(subnet))
+    bad['units'][2]['kept'] = bad['units'][2]['kept'] + [10_000]
+    with pytest.raises(SubnetError,
+                       match=re.escape(bad['units'][2]['name']) + '.*out of range'):
+        _sub_model(architecture=ARCH['mobilenet-v2'], subnet=bad)
+    assert _unchanged(path, weights) == before
+
+
+def test_pruned_checkpoint_of_another_structure_is_refused(tmp_path):
+    _, _, _, _, path, weights = _export(tmp_path, seed=5)
+    other = tmp_path / 'other'
+    other.mkdir()
+    _, _, _, _, _, other_weights = _export(other, seed=6)
+    before = _unchanged(path, weights, other_weights)
+    with pytest.raises(PrunedCheckpointError, match='checkpoint of another structure.*differ in '
+                       'shape'):
+        _sub_model(architecture=ARCH['mobilenet-v2'], subnet=path, checkpoint=other_weights)
+    assert _unchanged(path, weights, other_weights) == before
+
+
+def test_apply_subnet_rejects_unremovable_blocks():
+    _, mutator = dms_model('resnet18')
+    subnet = build_subnet(mutator)
+    stage = [s for s in subnet['stages'] if s['removable'] == [1]][0]
+    stage['kept_blocks'] = [1]  # drops block 0, which has a downsample shortcut
+    with pytest.raises(SubnetError, match=r'blocks \[0\] cannot be removed'):
+        apply_subnet(mutator, subnet)
+

@@ -1,0 +1,78 @@
+"""Export a DMS search checkpoint: ``subnet.json`` and the static ``pruned.pth``.
+
+Example::
+
+    python tools/export_subnet.py \\
+        configs/dms/efficientnet/dms_efficientnet-b0_search_digits.py \\
+        work_dirs/dms_efficientnet-b0_search_digits/epoch_12.pth --out-dir work_dirs/export
+
+Prints the FLOPs and params of the supernet and of the static model, both
+counted by mmengine's analysis (not by DMS's own soft count).
+"""
+import argparse
+import copy
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.registry import MODELS, init_default_scope  # noqa: E402
+from mmengine.runner import load_checkpoint  # noqa: E402
+
+import dms_mm  # noqa: E402,F401
+from dms_mm.structures import export_subnet  # noqa: E402
+from dms_mm.utils import load_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Export a DMS search result')
+    parser.add_argument('config', help='the search config')
+    parser.add_argument('checkpoint', help='a checkpoint of the search')
+    parser.add_argument('--out-dir', required=True, help='where to write subnet.json and '
+                        'pruned.pth')
+    parser.add_argument('--divisor', type=int, default=1,
+                        help='round kept widths to multiples of this (default 1)')
+    parser.add_argument('--scale-to-target', action='store_true',
+                        help='land the exported FLOPs on the target by bisection')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override settings of the config, as key=value pairs')
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
+    cfg = load_config(args.config, args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmrazor'))
+    model_cfg = copy.deepcopy(cfg.model)
+    if model_cfg.get('type') not in ('DMSAlgorithm', 'mmrazor.DMSAlgorithm'):
+        raise SystemExit(f'{args.config}: model.type is {model_cfg.get("type")!r}, not a DMS '
+                         'search (DMSAlgorithm)')
+    if 'data_preprocessor' in cfg:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    algorithm = MODELS.build(model_cfg)
+    load_checkpoint(algorithm, args.checkpoint, map_location='cpu', strict=True)
+    algorithm.eval()
+
+    subnet = export_subnet(algorithm, args.out_dir, cfg.model.architecture,
+                           divisor=args.divisor, scale=args.scale_to_target)
+    res = subnet['resources']
+    flops0, params0 = res['counted_supernet_flops'], res['counted_supernet_params']
+    shape = 'x'.join(str(s) for s in algorithm.mutator.demo_input_shape)
+    lines = [
+        f'counted by mmengine.analysis at input {shape}:',
+        f'  supernet     {flops0 / 1e6:10.3f} MFLOPs  {params0 / 1e6:8.4f} M params',
+        f'  static model {res["static_flops"] / 1e6:10.3f} MFLOPs  '
+        f'{res["static_params"] / 1e6:8.4f} M params  (FLOPs ratio '
+        f'{res["static_flops"] / flops0:.4f}, target {res["target_ratio"]:.4f})',
+        f'  soft count   {res["soft_flops"] / 1e6:10.3f} MFLOPs  '
+        f'{res["soft_params"] / 1e6:8.4f} M params  (DMS, at export)',
+        f'wrote {osp.join(args.out_dir, "subnet.json")} and {osp.join(args.out_dir, "pruned.pth")}',
+    ]
+    sys.stdout.write('\n'.join(lines) + '\n')
+
+
+if __name__ == '__main__':
+    main()
