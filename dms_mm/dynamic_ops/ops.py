@@ -30,6 +30,13 @@ class DMSOpMixin:
     dms_in_shape: Optional[tuple] = None
     dms_out_shape: Optional[tuple] = None
 
+    @classmethod
+    def convert_from(cls, module: nn.Module):
+        """The DMS op of ``module``, with its weights and buffers."""
+        new = super().convert_from(module)
+        new.load_state_dict(module.state_dict())
+        return new
+
     def in_mask(self, resource: bool = False) -> Optional[torch.Tensor]:
         return container_mask(self.get_mutable_attr('in_channels'), resource)
 
@@ -94,11 +101,6 @@ class DMSConv2d(_DMSConvMixin, razor_ops.DynamicConv2d):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._conv_forward(self.mask_input(x), self.weight, self.bias)
 
-    @classmethod
-    def convert_from(cls, module: nn.Conv2d) -> 'DMSConv2d':
-        new = super().convert_from(module)
-        new.load_state_dict(module.state_dict())
-        return new
 
 
 @MODELS.register_module()
@@ -108,11 +110,6 @@ class DMSConv2dAdaptivePadding(_DMSConvMixin, razor_ops.DynamicConv2dAdaptivePad
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return Conv2dAdaptivePadding.forward(self, self.mask_input(x))
 
-    @classmethod
-    def convert_from(cls, module: nn.Conv2d) -> 'DMSConv2dAdaptivePadding':
-        new = super().convert_from(module)
-        new.load_state_dict(module.state_dict())
-        return new
 
 
 @MODELS.register_module()
@@ -122,11 +119,6 @@ class DMSLinear(DMSOpMixin, razor_ops.DynamicLinear):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(self.mask_input(x, channel_dim=-1), self.weight, self.bias)
 
-    @classmethod
-    def convert_from(cls, module: nn.Linear) -> 'DMSLinear':
-        new = super().convert_from(module)
-        new.load_state_dict(module.state_dict())
-        return new
 
     def _tokens(self) -> int:
         self._check_recorded()
@@ -169,11 +161,6 @@ class _DMSBatchNormMixin(DMSOpMixin):
     def soft_params(self) -> torch.Tensor:
         return self._n() * 2 if self.affine else self._n() * 0
 
-    @classmethod
-    def convert_from(cls, module):
-        new = super().convert_from(module)
-        new.load_state_dict(module.state_dict())
-        return new
 
 
 @MODELS.register_module()
@@ -215,11 +202,6 @@ class DMSLayerNorm(DMSOpMixin, razor_ops.DynamicLayerNorm):
             y = y * self.weight + self.bias
         return y * mask
 
-    @classmethod
-    def convert_from(cls, module):
-        new = super().convert_from(module)
-        new.load_state_dict(module.state_dict())
-        return new
 
     def _n(self) -> torch.Tensor:
         mask = self.out_mask(True)

@@ -1,0 +1,62 @@
+"""Importance is averaged across ranks after backward (one all-reduce), so every
+rank keeps the same ranking. Two CPU processes on gloo."""
+import os
+import socket
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from torch import nn
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, world_size, port, out_dir):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    try:
+        import dms_mm  # noqa: F401
+        from dms_mm.mutators import DMSMutator
+
+        torch.manual_seed(0)  # the same model on every rank
+        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                              nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1),
+                              nn.Flatten(), nn.Linear(8, 2))
+        mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
+                                            tracer_type='FxTracer'))
+        mutator.prepare_from_supernet(model)
+        torch.manual_seed(100 + rank)  # different data on every rank
+        grads, masks = [], []
+        for _ in range(3):
+            mutator.refresh_masks('track')
+            model(torch.randn(4, 3, 8, 8)).pow(2).sum().backward()
+            grads.append([m._grad.clone() for m in mutator.dms_mutables()])
+            masks.append([m._tracked_mask.clone() for m in mutator.dms_mutables()])
+            mutator.update_importance()
+        torch.save(dict(importance=[m.importance for m in mutator.dms_mutables()],
+                        grads=grads, masks=masks), os.path.join(out_dir, f'rank{rank}.pth'))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_importance_is_identical_on_every_rank_and_is_the_mean(tmp_path):
+    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0 = torch.load(tmp_path / 'rank0.pth')
+    r1 = torch.load(tmp_path / 'rank1.pth')
+    for a, b in zip(r0['importance'], r1['importance']):
+        torch.testing.assert_close(a, b)
+    # the local gradients differed, so the agreement comes from the reduction ...
+    assert any(not torch.allclose(a, b) for a, b in zip(r0['grads'][0], r1['grads'][0]))
+    # ... and it is the EMA of the mean of the ranks' Taylor scores
+    for i, got in enumerate(r0['importance']):
+        expected = torch.zeros_like(got)
+        for step in range(3):
+            mask = r0['masks'][step][i]
+            score = ((mask * r0['grads'][step][i])**2 + (mask * r1['grads'][step][i])**2) / 2
+            if score.max() != score.min():
+                expected = 0.99 * expected + 0.01 * score
+        torch.testing.assert_close(got, expected)
