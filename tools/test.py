@@ -18,7 +18,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import DictAction  # noqa: E402
 
 import dms_mm  # noqa: E402,F401  (applies the compat fixes and registers dms_mm)
-from dms_mm.utils import build_runner_from_cfg, load_config  # noqa: E402
+from dms_mm.utils import build_runner_from_cfg, load_config, shutdown_distributed  # noqa: E402,E501
 
 
 def parse_args(argv=None):
@@ -73,6 +73,7 @@ def main(argv=None):
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     runner = build_runner_from_cfg(cfg)
     runner.test()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

@@ -22,7 +22,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import DictAction  # noqa: E402
 
 import dms_mm  # noqa: E402,F401  (applies the compat fixes and registers dms_mm)
-from dms_mm.utils import build_runner_from_cfg, load_config  # noqa: E402
+from dms_mm.utils import build_runner_from_cfg, load_config, shutdown_distributed  # noqa: E402,E501
 
 
 def parse_args(argv=None):
@@ -135,6 +135,7 @@ def main(argv=None):
     cfg = merge_args(cfg, args)
     runner = build_runner_from_cfg(cfg)
     runner.train()
+    shutdown_distributed()
 
 
 if __name__ == '__main__':

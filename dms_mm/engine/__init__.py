@@ -1,4 +1,4 @@
-from .hooks import DMSExportHook, DMSSchedulerHook
+from .hooks import DMSExportHook, DMSPlotHook, DMSSchedulerHook
 from .optimizers import DMSOptimWrapperConstructor
 
-__all__ = ['DMSExportHook', 'DMSOptimWrapperConstructor', 'DMSSchedulerHook']
+__all__ = ['DMSExportHook', 'DMSOptimWrapperConstructor', 'DMSPlotHook', 'DMSSchedulerHook']

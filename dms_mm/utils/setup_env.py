@@ -50,6 +50,20 @@ def load_config(path: str,
     return cfg
 
 
+def shutdown_distributed() -> None:
+    """Destroy the process group at the end of a distributed run.
+
+    mmengine leaves it to interpreter exit, where gloo's threads may be torn
+    down unjoined ("terminate called without an active exception", exit code
+    -6) after a run that otherwise succeeded.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def build_runner_from_cfg(cfg: Config) -> Runner:
     """Build the runner named by ``runner_type``, or mmengine's default.
 

@@ -41,6 +41,16 @@ def test_search_logs_resource_scalars(search):
     assert 'DMSMutator summary' in output and "phase 'refine'" in output
 
 
+def test_every_search_leaves_its_pictures(search):
+    _, _, work_dir = search
+    for picture in ('search_curve.png', 'structure.png'):
+        data = (work_dir / picture).read_bytes()
+        assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 10_000
+    history = json.loads((work_dir / 'search_history.json').read_text())
+    assert len(history['history']['flops_ratio']) == 540
+    assert sum(u['searched'] for u in history['structure']['units'].values()) == 40
+
+
 def test_flops_reach_the_target_by_the_end_of_decay_and_stay_through_refine(search):
     _, scalars, _ = search
     train = [s for s in scalars if 'flops_ratio' in s]

@@ -38,6 +38,8 @@ custom_hooks = [
     dict(type='mmrazor.DMSSchedulerHook', schedule='root', decay_ratio=0.8, refine_ratio=0.2),
     # at the end: WORK_DIR/dms_export/subnet.json and pruned.pth
     dict(type='mmrazor.DMSExportHook', out_dir='dms_export'),
+    # at the end: WORK_DIR/search_curve.png and structure.png
+    dict(type='mmrazor.DMSPlotHook'),
 ]
 # A DMS search is 1/10 of a retrain or less.
 train_cfg = dict(max_epochs=30)

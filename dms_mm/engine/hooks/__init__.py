@@ -1,4 +1,5 @@
 from .dms_export_hook import DMSExportHook
+from .dms_plot_hook import DMSPlotHook
 from .dms_scheduler_hook import DMSSchedulerHook
 
-__all__ = ['DMSExportHook', 'DMSSchedulerHook']
+__all__ = ['DMSExportHook', 'DMSPlotHook', 'DMSSchedulerHook']
