@@ -179,9 +179,12 @@ class DMSMutableMixin:
         if indices and (indices[0] < 0 or indices[-1] >= self.num_elements):
             raise IndexError(f'{type(self).__name__}: kept indices must be in '
                              f'[0, {self.num_elements - 1}], got {indices[0]}..{indices[-1]}')
-        self.importance.zero_()
-        self.importance[indices] = 1.0
-        self.keep_ratio.fill_(len(indices) / self.num_elements)
+        # distinct values (no ties, so no "all equal, keep everything" row):
+        # every kept element ranks above every other one
+        n = self.num_elements
+        self.importance.copy_(torch.arange(n, dtype=torch.float32) / (2 * n))
+        self.importance[indices] += 1.0
+        self.keep_ratio.fill_(len(indices) / n)
 
     # ----------------------------------------------------------- reporting
     @property

@@ -105,3 +105,12 @@ def test_eval_mode_masks_are_hard():
     mutable.current_choice = 0.5
     assert set(mutable.refresh('hard').tolist()) == {0.0, 1.0}
     assert mutable.refresh('hard').tolist() == [0.0, 0.0, 0.0, 1.0, 1.0, 1.0]
+
+
+def test_set_kept_fixes_exactly_those_elements_even_none_or_all():
+    blocks = DMSMutableBlocks(4)
+    for kept in ([], [2], [0, 3], [0, 1, 2, 3]):
+        blocks.set_kept(kept)
+        assert blocks.kept_indices() == kept
+    with pytest.raises(IndexError, match='kept indices'):
+        blocks.set_kept([4])

@@ -166,3 +166,22 @@ def test_apply_subnet_rejects_unremovable_blocks():
     with pytest.raises(SubnetError, match=r'blocks \[0\] cannot be removed'):
         apply_subnet(mutator, subnet)
 
+
+
+def test_a_stage_can_lose_every_removable_block_and_be_rebuilt(tmp_path):
+    model, mutator = dms_model('efficientnet-b0')
+    randomize_structure(mutator, seed=1)
+    stage = mutator.stages[2]  # backbone.layers.4: 4 removable blocks
+    stage.set_kept([])
+    assert stage.kept_indices() == []
+    subnet = build_subnet(mutator, ARCH['efficientnet-b0'], 0.5)
+    subnet['mutator'] = dict(parse_cfg=dict(type='ChannelAnalyzer'),
+                             depth=dict(mutator.depth_cfg, exclude=[]))
+    static = to_static(model, mutator).eval()
+    torch.save(dict(state_dict=static.state_dict()), tmp_path / 'pruned.pth')
+    rebuilt = _sub_model(architecture=ARCH['efficientnet-b0'], subnet=subnet,
+                         checkpoint=str(tmp_path / 'pruned.pth')).eval()
+    assert len(rebuilt.backbone.layers[4]) == 2
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), static(x))
