@@ -41,7 +41,7 @@ def test_report_says_plainly_when_dms_does_not_win(demo, tmp_path):
     report = (tmp_path / 'report.md').read_text()
     assert '| Uniform scaling (width and depth) | 2.600 | 0.295 | 1.000 | 97.25 ± 0.35 | 80 |' \
         in report
-    assert 'DMS does **not** clearly beat uniform scaling' in report
+    assert '**DMS does not clearly beat uniform scaling here**' in report
     rows['dms']['top1'] = [99.0, 99.2]
     demo.write_report(str(tmp_path), args, rows, res, [res, res])
     assert '**DMS beats uniform scaling**' in (tmp_path / 'report.md').read_text()
