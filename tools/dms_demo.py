@@ -98,6 +98,7 @@ def uniform_subnet(target: float, path: str) -> dict:
         model = MODELS.build(architecture)
     mutator = DMSMutator(parse_cfg=dict(cfg.model.mutator.parse_cfg),
                          depth=dict(cfg.model.mutator.depth))
+    supernet_flops, supernet_params = count_static(model, mutator.demo_input_shape)
     mutator.prepare_from_supernet(model)
     with torch.no_grad():
         for mutable in mutator.dms_mutables():
@@ -110,6 +111,8 @@ def uniform_subnet(target: float, path: str) -> dict:
                              depth=dict(cfg.model.mutator.depth))
     flops, params = count_static(to_static(model, mutator), mutator.demo_input_shape)
     subnet['resources'].update(static_flops=flops, static_params=params,
+                               counted_supernet_flops=supernet_flops,
+                               counted_supernet_params=supernet_params,
                                uniform_keep_ratio=mutator.units[0].mutable_channel.current_choice,
                                reached_ratio=reached)
     with open(path, 'w') as f:
