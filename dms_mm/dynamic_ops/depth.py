@@ -12,7 +12,7 @@ equals the block (m = 1) or the identity (m = 0) in every case. The scale is
 applied by a forward hook, so parameter names and checkpoints are unchanged.
 """
 import operator
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Tuple
 
 import torch
 import torch.fx as fx
@@ -147,9 +147,3 @@ def block_scale(mutable, index: int) -> torch.Tensor:
     """Straight-through 0/1 scale of a block for resource counts."""
     return straight_through(mutable.resource_mask())[index]
 
-
-def find_hook(block: nn.Module) -> Optional[DepthScaleHook]:
-    for hook in block._forward_hooks.values():
-        if isinstance(hook, DepthScaleHook):
-            return hook
-    return None

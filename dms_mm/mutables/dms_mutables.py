@@ -159,10 +159,6 @@ class DMSMutableMixin:
         self.frozen = True
         self.keep_ratio.requires_grad_(False)
 
-    def unfreeze(self) -> None:
-        self.frozen = False
-        self.keep_ratio.requires_grad_(True)
-
     @torch.no_grad()
     def set_keep_count(self, count: int) -> None:
         """Keep exactly the ``count`` most important elements."""
