@@ -1,6 +1,6 @@
 """mmrazor's ChannelAnalyzer, made to say what it leaves out and why."""
 import logging
-from typing import Dict
+from typing import Dict, Optional
 
 import torch.nn as nn
 from mmengine.logging import MMLogger
@@ -33,8 +33,9 @@ def opaque_parameter_holders(model: nn.Module, known: tuple) -> tuple:
     return tuple(types)
 
 
-def unit_exclusion_reason(unit) -> str:
-    """Why a traced unit cannot be pruned, in words."""
+def unit_exclusion_reason(unit) -> Optional[str]:
+    """Why a traced unit cannot be pruned, in words; None if nothing in its
+    members rules it out."""
     channels = list(unit.input_related) + list(unit.output_related)
     names = {c.name for c in channels}
     if 'output_placeholder' in names:
@@ -53,7 +54,7 @@ def unit_exclusion_reason(unit) -> str:
         return 'no consumer of its channels was traced'
     if not unit.output_related:
         return 'no producer of its channels was traced'
-    return 'pruning it breaks the forward pass (mmrazor find_mutable)'
+    return None
 
 
 @TASK_UTILS.register_module()
@@ -95,7 +96,8 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
             if not any(isinstance(c.module, nn.Module) and any(True for _ in c.module.parameters())
                        for c in unit.output_related):
                 continue  # no layer produces these channels: a tracer artefact
-            reason = unit_exclusion_reason(unit)
+            reason = (unit_exclusion_reason(unit)
+                      or 'pruning it breaks the forward pass (mmrazor find_mutable)')
             if 'model input' in reason or 'model output' in reason:
                 self.fixed_units[unit.name] = reason
             else:

@@ -1,7 +1,7 @@
 """The channel unit of DMS: one :class:`DMSMutableChannel` per group of coupled
 channels found by mmrazor's ChannelAnalyzer."""
 import math
-from typing import List, Optional
+from typing import Optional
 
 import torch.nn as nn
 from mmrazor.models.architectures.dynamic_ops import DynamicChannelMixin
@@ -10,6 +10,8 @@ from mmrazor.registry import MODELS
 
 from dms_mm.dynamic_ops import DMS_OP_MAP
 from dms_mm.mutables import DMSMutableChannel
+
+from .channel_analyzer import unit_exclusion_reason
 
 
 @MODELS.register_module()
@@ -43,36 +45,15 @@ class DMSChannelUnit(MutableChannelUnit):
         self._register_channel_container(model, MutableChannelContainer)
         self._register_mutable_channel(self.mutable_channel)
 
-    def unmaskable_channels(self) -> List[str]:
-        """Members with parameters that no DMS op handles (they cannot apply
-        or follow the mask)."""
-        bad = []
-        for channel in list(self.input_related) + list(self.output_related):
-            module = channel.module
-            if isinstance(module, nn.Module) and not isinstance(module, DynamicChannelMixin) \
-                    and len(list(module.parameters(recurse=False))) > 0:
-                bad.append(f'{channel.name} ({type(module).__name__})')
-        return sorted(set(bad))
-
     def exclusion_reason(self) -> Optional[str]:
         """Why the unit cannot be searched, or None if it can."""
-        if len(self.output_related) == 0:
-            return 'no producer of its channels was traced'
-        if len(self.input_related) == 0:
-            return 'no consumer of its channels was traced'
-        names = [c.name for c in list(self.input_related) + list(self.output_related)]
-        if 'output_placeholder' in names:
-            return 'its channels are a model output'
-        if 'input_placeholder' in names:
-            return 'its channels are a model input'
-        bad = self.unmaskable_channels()
-        if bad:
-            return 'consumers/producers not masked: ' + ', '.join(bad)
-        if not any(isinstance(c.module, DynamicChannelMixin) for c in self.input_related):
-            return 'no consumer applies the mask'
-        if not self.is_mutable:
-            return 'mmrazor marks it not prunable'
-        return None
+        reason = unit_exclusion_reason(self)
+        if reason is None and not any(
+                isinstance(c.module, DynamicChannelMixin) for c in self.input_related):
+            reason = 'no consumer applies the mask'
+        if reason is None and not self.is_mutable:
+            reason = 'mmrazor marks it not prunable'
+        return reason
 
     @property
     def current_choice(self) -> float:

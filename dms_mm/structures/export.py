@@ -11,7 +11,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from .static import to_static
-from .subnet import build_subnet
+from .subnet import build_subnet, to_plain
 
 SUBNET_FILE = 'subnet.json'
 PRUNED_FILE = 'pruned.pth'
@@ -124,8 +124,8 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, div
     if divisor > 1:
         round_widths(mutator, divisor)
     subnet = build_subnet(mutator, model_cfg, algorithm.final_target_ratio)
-    subnet['mutator'] = dict(parse_cfg=_jsonable(mutator.parse_cfg),
-                             depth=_jsonable(mutator.depth_cfg))
+    subnet['mutator'] = dict(parse_cfg=to_plain(mutator.parse_cfg),
+                             depth=to_plain(mutator.depth_cfg))
     architecture = algorithm.architecture
     # mmengine's counter sees the supernet at full size: the masks only multiply
     mutator.refresh_masks('hard')
@@ -155,14 +155,6 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, div
         f'{algorithm.final_target_ratio:.4f}); DMS soft count {res["soft_flops"] / 1e6:.3f} '
         f'MFLOPs / {res["soft_params"] / 1e6:.4f} M', logger=logger)
     return subnet
-
-
-def _jsonable(cfg):
-    if cfg is None:
-        return None
-    if hasattr(cfg, 'to_dict'):
-        cfg = cfg.to_dict()
-    return json.loads(json.dumps(dict(cfg), default=str))
 
 
 def architecture_config(cfg) -> Optional[Dict]:

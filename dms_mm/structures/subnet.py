@@ -47,7 +47,7 @@ def build_subnet(mutator, model_cfg=None, target_ratio=None) -> Dict:
         resources = mutator.soft_resources()
     return dict(
         format=SUBNET_FORMAT,
-        model=_plain(model_cfg) if model_cfg is not None else None,
+        model=to_plain(model_cfg),
         demo_input=list(mutator.demo_input_shape),
         units=units,
         stages=stages,
@@ -58,8 +58,10 @@ def build_subnet(mutator, model_cfg=None, target_ratio=None) -> Dict:
             target_ratio=target_ratio))
 
 
-def _plain(cfg):
+def to_plain(cfg):
     """A config (ConfigDict, tuples, ...) as JSON-able plain data."""
+    if cfg is None:
+        return None
     if hasattr(cfg, 'to_dict'):
         cfg = cfg.to_dict()
     return json.loads(json.dumps(cfg, default=str))
