@@ -1,8 +1,16 @@
 """Packaging of dms_mm, in the manner of the OpenMMLab packages."""
+import os
 import os.path as osp
 import re
+import shutil
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+# What mim and mmengine look for in ``dms_mm/.mim``: ``dms_mm::`` configs resolve to
+# ``dms_mm/.mim/configs``. In the repository these are links to the top-level folders
+# (so an editable install sees the checkout); a built package gets copies.
+MIM_FILES = ('configs', 'tools', 'model-index.yml')
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -25,6 +33,28 @@ def parse_requirements(fname):
             if line:
                 requirements.append(line)
     return requirements
+
+
+class BuildPyWithMim(build_py):
+    """``build_py`` that also copies configs, tools and model-index.yml into .mim."""
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return  # the package stays in the checkout, and its .mim links work
+        mim_dir = osp.join(self.build_lib, 'dms_mm', '.mim')
+        for name in MIM_FILES:
+            src, dst = osp.join(HERE, name), osp.join(mim_dir, name)
+            if osp.islink(dst) or osp.isfile(dst):
+                os.remove(dst)
+            elif osp.isdir(dst):
+                shutil.rmtree(dst)
+            os.makedirs(mim_dir, exist_ok=True)
+            if osp.isdir(src):
+                shutil.copytree(
+                    src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            else:
+                shutil.copyfile(src, dst)
 
 
 def readme():
@@ -53,5 +83,6 @@ setup(
         'License :: OSI Approved :: Apache Software License',
         'Topic :: Scientific/Engineering :: Artificial Intelligence',
     ],
+    cmdclass={'build_py': BuildPyWithMim},
     zip_safe=False,
 )

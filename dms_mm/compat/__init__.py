@@ -6,9 +6,16 @@ written for (``FIXED_FOR``), and offers ``apply()`` (idempotent) and
 anything else of dms_mm. ``tests/test_compat`` checks every fix and fails when
 an installed version leaves a fix's range.
 """
-from . import checkpoint_safe_globals, cpu_amp, cpu_distributed, mmrazor_quantization
+from . import (
+    checkpoint_safe_globals,
+    cpu_amp,
+    cpu_distributed,
+    mmrazor_quantization,
+    package_scoped_configs,
+)
 
-FIXES = (mmrazor_quantization, checkpoint_safe_globals, cpu_distributed, cpu_amp)
+FIXES = (mmrazor_quantization, checkpoint_safe_globals, cpu_distributed, cpu_amp,
+         package_scoped_configs)
 
 
 def apply_all() -> None:

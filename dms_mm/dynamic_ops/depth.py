@@ -4,7 +4,9 @@ A block is *removable* when its output is ``x + f(x)`` with ``x`` the block's
 own input (an identity skip), possibly followed by an activation. Such a
 block can be dropped and the stage still computes: its output becomes ``x``.
 This is decided from the block's own ``torch.fx`` graph, with every submodule
-kept opaque, so no per-model code is needed.
+kept opaque, so no per-model code is needed. A block type whose forward fx
+cannot trace (data-dependent control flow, for example) can be declared
+removable by name: ``DMSMutator(depth=dict(removable_types=['MyBlock']))``.
 
 A kept/removed block is then scaled as ``y = x + m * (block(x) - x)``, which
 is the DMS form ``x + m * f(x)`` for blocks without a post-activation, and
@@ -12,7 +14,7 @@ equals the block (m = 1) or the identity (m = 0) in every case. The scale is
 applied by a forward hook, so parameter names and checkpoints are unchanged.
 """
 import operator
-from typing import List, NamedTuple, Tuple
+from typing import List, NamedTuple, Sequence, Tuple
 
 import torch
 import torch.fx as fx
@@ -33,6 +35,21 @@ class _OpaqueTracer(fx.Tracer):
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
         return True
+
+
+def _trace_own_forward(module: nn.Module):
+    """The fx graph of ``module``'s own forward (submodules opaque), or the
+    tracing error as ``'ErrorType: message'``."""
+    try:
+        return _OpaqueTracer().trace(module)
+    except Exception as e:  # noqa: BLE001  (any tracing failure means "unknown")
+        return f'{type(e).__name__}: {e}'
+
+
+def trace_error(module: nn.Module):
+    """Why torch.fx cannot trace ``module``'s own forward, or None if it can."""
+    graph = _trace_own_forward(module)
+    return graph if isinstance(graph, str) else None
 
 
 def _is_add(node: fx.Node) -> bool:
@@ -59,10 +76,9 @@ def identity_skip(block: nn.Module) -> Tuple[bool, str]:
     Returns:
         tuple[bool, str]: The answer, and the reason in words.
     """
-    try:
-        graph = _OpaqueTracer().trace(block)
-    except Exception as e:  # noqa: BLE001  (any tracing failure means "unknown")
-        return False, f'its forward cannot be traced by torch.fx ({type(e).__name__}: {e})'
+    graph = _trace_own_forward(block)
+    if isinstance(graph, str):
+        return False, f'its forward cannot be traced by torch.fx ({graph})'
     placeholders = [n for n in graph.nodes if n.op == 'placeholder']
     if not placeholders:
         return False, 'its forward takes no input'
@@ -101,12 +117,40 @@ class StageInfo(NamedTuple):
         return [i for i, b in enumerate(self.blocks) if b.removable]
 
 
-def find_stages(model: nn.Module, exclude: Tuple[str, ...] = ()) -> List[StageInfo]:
+def type_matches(module: nn.Module, type_names: Sequence[str]) -> bool:
+    """Whether the class of ``module`` is named in ``type_names``, by its name
+    (``'MyBlock'``) or its qualified name (``'my_pkg.models.MyBlock'``)."""
+    cls = type(module)
+    return cls.__name__ in type_names or f'{cls.__module__}.{cls.__qualname__}' in type_names
+
+
+def block_removable(block: nn.Module, removable_types: Sequence[str] = ()) -> Tuple[bool, str]:
+    """Whether a child of a stage is removable, and why in words.
+
+    Args:
+        block (nn.Module): A child of an ``nn.Sequential``.
+        removable_types (Sequence[str]): Block types declared removable.
+
+    Returns:
+        tuple[bool, str]: The answer and the reason.
+    """
+    if type_matches(block, removable_types):
+        return True, f'declared removable (depth.removable_types: {type(block).__name__})'
+    if not any(True for _ in block.children()):
+        return False, 'single layers, not residual blocks'
+    return identity_skip(block)
+
+
+def find_stages(model: nn.Module, exclude: Tuple[str, ...] = (),
+                removable_types: Sequence[str] = ()) -> List[StageInfo]:
     """Every ``nn.Sequential`` of the model, with which blocks are removable.
 
     Args:
         model (nn.Module): The model.
         exclude (tuple[str]): Module name prefixes to skip.
+        removable_types (Sequence[str]): Names of block classes that are
+            removable whatever their traced graph says (see
+            :func:`block_removable`).
 
     Returns:
         list[StageInfo]: All sequentials with at least one child, in order;
@@ -120,7 +164,7 @@ def find_stages(model: nn.Module, exclude: Tuple[str, ...] = ()) -> List[StageIn
             continue
         blocks = []
         for child_name, child in module.named_children():
-            removable, reason = identity_skip(child)
+            removable, reason = block_removable(child, removable_types)
             blocks.append(BlockInfo(f'{name}.{child_name}', removable, reason))
         stages.append(StageInfo(name, blocks))
     return stages
@@ -133,12 +177,19 @@ class DepthScaleHook:
     (EMA, export) copies it along with the mutable it points to.
     """
 
-    def __init__(self, mutable, index: int):
+    def __init__(self, mutable, index: int, name: str = ''):
         self.mutable = mutable
         self.index = index
+        self.name = name
 
     def __call__(self, module: nn.Module, args, output):
         x = args[0]
+        if not isinstance(output, torch.Tensor) or output.shape != x.shape:
+            got = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output)
+            raise RuntimeError(
+                f'DMS depth: block {self.name or type(module).__name__} is searched as '
+                f'removable, but maps an input of shape {tuple(x.shape)} to {got}; a '
+                'removable block must keep the shape (check depth.removable_types)')
         scale = self.mutable.mask[self.index].to(output.dtype)
         return x + scale * (output - x)
 

@@ -13,6 +13,7 @@
 
 ``print(mutator.summary())`` shows all of it, before any training.
 """
+import logging
 import math
 from typing import Dict, List, Optional, Tuple
 
@@ -25,10 +26,13 @@ from mmrazor.registry import MODELS, TASK_UTILS
 from torch import nn
 
 from dms_mm.dynamic_ops import DepthScaleHook, DMSOpMixin, block_scale, find_stages
+from dms_mm.dynamic_ops.depth import type_matches
 from dms_mm.mutables import DMSMutableBlocks
 
+from .channel_analyzer import untraced_parts
+
 _DEPTH_DEFAULTS = dict(enabled=True, min_keep=0.0, max_keep=1.0, lambda_scale=4.0,
-                       ema_decay=0.99, exclude=())
+                       ema_decay=0.99, exclude=(), removable_types=())
 _COUNTED_STATIC = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm)
 
 
@@ -64,7 +68,9 @@ class DMSMutator(ChannelMutator):
         depth (dict): ``enabled`` (True), ``min_keep`` (0.0), ``max_keep``
             (1.0), ``lambda_scale`` (4.0), ``ema_decay`` (0.99) and
             ``exclude``: module-name prefixes whose sequentials are not
-            searched in depth.
+            searched in depth; ``removable_types``: names of block classes
+            that are removable residual blocks (``y = x + f(x)``, same shape)
+            even where torch.fx cannot show it, e.g. ``['MyResBlock']``.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -96,6 +102,7 @@ class DMSMutator(ChannelMutator):
         self.stage_report = []
         self.excluded_units: Dict[str, str] = {}
         self.fixed_units: Dict[str, str] = {}
+        self.untraced_parts: Dict[str, str] = {}
         self.supernet_flops: Optional[float] = None
         self.supernet_params: Optional[float] = None
         self._counted: List = []  # (name, module, static counts or None, (mutable, idx) or None)
@@ -111,7 +118,13 @@ class DMSMutator(ChannelMutator):
     def prepare_from_supernet(self, supernet: nn.Module) -> None:
         stages = []
         if self.depth_cfg['enabled']:
-            stages = find_stages(supernet, tuple(self.depth_cfg['exclude']))
+            removable_types = tuple(self.depth_cfg['removable_types'])
+            missing = [t for t in removable_types
+                       if not any(type_matches(m, (t, )) for m in supernet.modules())]
+            if missing:
+                raise ValueError(f'DMSMutator: depth.removable_types names {missing}, but the '
+                                 'model has no module of that type')
+            stages = find_stages(supernet, tuple(self.depth_cfg['exclude']), removable_types)
         parse_cfg, analyzer = self.parse_cfg, None
         if isinstance(parse_cfg, dict) and parse_cfg.get('type') in (
                 'ChannelAnalyzer', 'DMSChannelAnalyzer') and 'from_cfg' not in parse_cfg:
@@ -128,6 +141,10 @@ class DMSMutator(ChannelMutator):
             for name, reason in analyzer.dropped_units.items():
                 print_log(f'DMSMutator: unit {name} is not searched: {reason}',
                           logger='current')
+            self.untraced_parts = untraced_parts(supernet, analyzer.traced_layers)
+            for name, reason in self.untraced_parts.items():
+                print_log(f'DMSMutator: {name} is in no channel unit: {reason}',
+                          logger='current', level=logging.WARNING)
 
         for unit in self.units:
             reason = unit.exclusion_reason()
@@ -148,7 +165,7 @@ class DMSMutator(ChannelMutator):
                                        ema_decay=d['ema_decay'])
             names = [stage.blocks[i].name for i in stage.removable]
             for index, name in enumerate(names):
-                modules[name].register_forward_hook(DepthScaleHook(mutable, index))
+                modules[name].register_forward_hook(DepthScaleHook(mutable, index, name))
             self.stages.append(mutable)
             self.stage_names.append(stage.name)
             self.stage_blocks.append(names)
@@ -335,6 +352,8 @@ class DMSMutator(ChannelMutator):
         for name, reason in self.excluded_units.items():
             if name not in traced:
                 lines.append(f'    [LEFT OUT] {name}: {reason}')
+        for name, reason in self.untraced_parts.items():
+            lines.append(f'    [NOT TRACED] {name}: {reason}')
         lines.append(f'  stages: {len(self.stages)} searched')
         searched = dict(zip(self.stage_names, self.stages))
         for stage in self.stage_report:

@@ -18,6 +18,7 @@ def test_finds_units_and_stages_of_mmpretrain_backbones(name, units, stages, rem
     assert len(mutator.stages) == stages
     assert sum(m.num_blocks for m in mutator.stages) == removable
     assert mutator.excluded_units == {}
+    assert mutator.untraced_parts == {}  # every layer is in a traced unit
 
 
 def test_summary_names_units_stages_and_why_blocks_stay():
@@ -108,3 +109,70 @@ def test_importance_is_updated_once_per_step_for_every_mutable():
     assert updated == len(ranked) < len(mutator.dms_mutables())
     assert all(m.importance.abs().sum() > 0 for m in ranked)
     assert mutator.update_importance() == 0  # nothing pending any more
+
+
+class _CheckedBlock(nn.Module):
+    """A residual block whose Python-level input check torch.fx cannot trace."""
+
+    def __init__(self, channels, out_channels=None):
+        super().__init__()
+        self.conv = nn.Conv2d(channels, out_channels or channels, 3, padding=1)
+
+    def forward(self, x):
+        if x.shape[1] != self.conv.in_channels:
+            raise ValueError('wrong input')
+        out = self.conv(x)
+        return out if out.shape != x.shape else x + out
+
+
+class _NetWithCheckedBlocks(BaseModel):
+
+    def __init__(self, last_out=8):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.stage = nn.Sequential(_CheckedBlock(8), _CheckedBlock(8, last_out))
+        self.head = nn.Linear(last_out, 4)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return self.head(self.stage(self.stem(inputs)).mean((2, 3)))
+
+
+def _mutator(**depth):
+    return DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
+                                     tracer_type='FxTracer'), depth=depth)
+
+
+def test_untraceable_blocks_are_named_with_the_reason():
+    mutator = _mutator()
+    mutator.prepare_from_supernet(_NetWithCheckedBlocks())
+    assert len(mutator.stages) == 0
+    assert set(mutator.untraced_parts) == {'stage.0', 'stage.1'}
+    reason = mutator.untraced_parts['stage.0']
+    assert 'torch.fx cannot trace the forward of _CheckedBlock (TraceError' in reason
+    assert "layers ['conv'] keep their width" in reason
+    text = mutator.summary()
+    assert '[NOT TRACED] stage.0: torch.fx cannot trace' in text
+    assert '[static] stage: 2 blocks, none removable (its forward cannot be traced' in text
+
+
+def test_a_block_type_can_be_declared_removable():
+    mutator = _mutator(removable_types=['_CheckedBlock'])
+    mutator.prepare_from_supernet(_NetWithCheckedBlocks())
+    assert mutator.stage_names == ['stage'] and mutator.stages[0].num_blocks == 2
+    report = mutator.stage_report[0]
+    assert report.blocks[0].reason == 'declared removable (depth.removable_types: _CheckedBlock)'
+    # the qualified class name works as well
+    qualified = f'{_CheckedBlock.__module__}._CheckedBlock'
+    mutator = _mutator(removable_types=[qualified])
+    mutator.prepare_from_supernet(_NetWithCheckedBlocks())
+    assert mutator.stages[0].num_blocks == 2
+
+
+def test_declared_removable_types_are_checked():
+    with pytest.raises(ValueError, match=r"removable_types names \['CheckedBlok'\]"):
+        _mutator(removable_types=['CheckedBlok']).prepare_from_supernet(_NetWithCheckedBlocks())
+    # a declared block that changes the shape cannot be skipped: named at preparation
+    with pytest.raises(RuntimeError, match='block stage.1 is searched as removable, but maps '
+                       r'an input of shape \(1, 8, 8, 8\) to \(1, 6, 8, 8\)'):
+        _mutator(removable_types=['_CheckedBlock']).prepare_from_supernet(
+            _NetWithCheckedBlocks(last_out=6))
