@@ -3,14 +3,18 @@ import math
 from typing import Dict, List, Optional, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.structures import BaseDataElement
 from mmrazor.models.algorithms import BaseAlgorithm
 from mmrazor.registry import MODELS
 from torch import nn
 
+from dms_mm.utils.config_keys import check_keys, named_arguments, unknown_key_message
+
 LOSS_TYPES = ('log', 'l2')
 PHASES = ('pretrain', 'search', 'refine', 'fixed')
+UNSEARCHABLE_UNIT_ACTIONS = ('exclude', 'error')
 
 
 @MODELS.register_module()
@@ -45,10 +49,24 @@ class DMSAlgorithm(BaseAlgorithm):
         train_model (bool): Train the weights too (DMSnp and DMSp). False
             trains only the structure (DMSp-): the model stays in eval mode
             but BatchNorm statistics still update. Defaults to True.
+        unsearchable_units (str): What to do with channel units DMS cannot
+            search, such as a unit whose channels a custom layer without a DMS
+            op consumes (it cannot be masked): ``'exclude'`` leaves them at
+            full width and logs a warning naming each unit, layer and reason;
+            ``'error'`` raises instead. Defaults to ``'exclude'``.
         data_preprocessor (dict | nn.Module, optional): Defaults to the
             architecture's; a config without ``type`` (as mmpretrain's
             top-level ``data_preprocessor``) is handed to the architecture.
         init_cfg (dict, optional): Initialisation config.
+
+    Raises:
+        TypeError: For a misspelled key of this config, of its ``mutator``
+            or of the mutator's ``channel_unit_cfg.default_args``, naming
+            the closest known key.
+        ValueError: For a target outside ``(0, 1]`` of the supernet, or below
+            the smallest structure the keep bounds allow; for a model in which
+            nothing can be searched; with ``unsearchable_units='error'``, for
+            a unit that cannot be searched.
     """
 
     def __init__(self,
@@ -61,10 +79,20 @@ class DMSAlgorithm(BaseAlgorithm):
                  loss_weight: float = 1.0,
                  two_sided: bool = True,
                  train_model: bool = True,
+                 unsearchable_units: str = 'exclude',
                  data_preprocessor: Optional[Union[Dict, nn.Module]] = None,
-                 init_cfg: Optional[Dict] = None) -> None:
+                 init_cfg: Optional[Dict] = None,
+                 **kwargs) -> None:
+        if kwargs:
+            raise TypeError(unknown_key_message('model (DMSAlgorithm)', next(iter(kwargs)),
+                                                named_arguments(type(self))))
+        if unsearchable_units not in UNSEARCHABLE_UNIT_ACTIONS:
+            raise ValueError(f'DMSAlgorithm: unsearchable_units must be one of '
+                             f'{UNSEARCHABLE_UNIT_ACTIONS}, got {unsearchable_units!r}')
         if mutator is None:
             mutator = dict(type='DMSMutator')
+        if isinstance(mutator, dict):
+            _check_mutator_keys(mutator)
         if isinstance(data_preprocessor, dict) and 'type' not in data_preprocessor:
             if isinstance(architecture, dict):
                 architecture = dict(architecture)
@@ -83,6 +111,7 @@ class DMSAlgorithm(BaseAlgorithm):
 
         self.mutator = MODELS.build(mutator) if isinstance(mutator, dict) else mutator
         self.mutator.prepare_from_supernet(self.architecture)
+        self._check_searchable(unsearchable_units)
         self.target_kind, self.final_target_ratio = self._resolve_target(
             target_flops_ratio, target_flops, target_params)
 
@@ -90,6 +119,54 @@ class DMSAlgorithm(BaseAlgorithm):
         self.current_target_ratio: Optional[float] = None
         if not self.train_model:
             self.architecture.requires_grad_(False)
+
+    def _check_searchable(self, action: str) -> None:
+        mutator = self.mutator
+        left_out = dict(mutator.excluded_units)
+        arch = type(self.architecture).__name__
+        if not mutator.searchable_units and not len(mutator.stages):
+            why = '; '.join(f'{name}: {reason}' for name, reason in list(left_out.items())[:5])
+            fixed = len(getattr(mutator, 'fixed_units', {}))
+            raise ValueError(
+                f'DMSAlgorithm: nothing to search in the architecture ({arch}): no channel '
+                f'unit can be searched ({len(left_out)} left out{": " + why if why else ""}; '
+                f'{fixed} fixed as model inputs or outputs) and no nn.Sequential stage has '
+                'removable blocks. DMS needs layers whose channels flow between layers it can '
+                'mask, or residual blocks; print(mutator.summary()) or tools/dms_summary.py '
+                'CONFIG shows what was found')
+        if not left_out:
+            return
+        lines = [f'{name}: {reason}' for name, reason in left_out.items()]
+        if action == 'error':
+            raise ValueError(
+                f'DMSAlgorithm: {len(lines)} channel unit(s) of {arch} cannot be searched, and '
+                "unsearchable_units='error': " + '; '.join(lines) + ". Give such layers a DMS "
+                "op, or set unsearchable_units='exclude' to leave these units at full width")
+        print_log(
+            f'DMSAlgorithm: {len(lines)} channel unit(s) cannot be searched and stay at full '
+            "width (unsearchable_units='exclude'): " + '; '.join(lines),
+            logger='current', level=30)
+
+    @torch.no_grad()
+    def smallest_reachable_ratio(self, kind: str) -> float:
+        """The resource ratio of the smallest structure the keep bounds allow:
+        every searched unit and stage at its lowest keep ratio (``min_keep``,
+        at least one element per unit), the units left out at full width."""
+        mutator = self.mutator
+        mutables = [m for m in mutator.dms_mutables() if not m.frozen]
+        saved = [(m.keep_ratio.detach().clone(), m.importance.clone()) for m in mutables]
+        try:
+            for m in mutables:
+                # distinct importances: all-equal ones keep every element
+                m.importance.copy_(torch.arange(m.num_elements, dtype=torch.float32))
+                m.keep_ratio.fill_(m.lower_keep_bound())
+            resources = mutator.soft_resources()
+        finally:
+            for m, (keep, importance) in zip(mutables, saved):
+                m.keep_ratio.copy_(keep)
+                m.importance.copy_(importance)
+        supernet = mutator.supernet_params if kind == 'params' else mutator.supernet_flops
+        return float(resources[kind]) / supernet
 
     def _resolve_target(self, flops_ratio, flops, params):
         given = {k: v for k, v in dict(target_flops_ratio=flops_ratio, target_flops=flops,
@@ -110,6 +187,14 @@ class DMSAlgorithm(BaseAlgorithm):
             raise ValueError(
                 f'DMSAlgorithm: {key}={value} is a {kind} ratio of {ratio:.4g} to the supernet '
                 f'({supernet:.4g} {kind}); it must be in (0, 1]')
+        smallest = self.smallest_reachable_ratio(kind)
+        if ratio < smallest:
+            raise ValueError(
+                f'DMSAlgorithm: {key}={value} (a {kind} ratio of {ratio:.4g}) is below what '
+                f'this model can reach: with every searched unit and stage at its min_keep '
+                f'(mutator.channel_unit_cfg.default_args.min_keep, mutator.depth.min_keep) '
+                f'and {len(self.mutator.excluded_units)} unit(s) left out at full width, the '
+                f'{kind} ratio is {smallest:.4g}. Raise the target or lower min_keep')
         return kind, ratio
 
     # --------------------------------------------------------- search state
@@ -184,6 +269,21 @@ class DMSAlgorithm(BaseAlgorithm):
                 f'loss {self.loss_type} x {self.loss_weight} '
                 f'({"two-sided" if self.two_sided else "one-sided"}), '
                 f'train_model={self.train_model}')
+
+
+def _check_mutator_keys(mutator: Dict) -> None:
+    """Misspelled keys of the mutator config and of its units' arguments."""
+    mutator_cls = MODELS.get(mutator.get('type', 'DMSMutator'))
+    if mutator_cls is None:
+        return  # the build names the unknown type
+    check_keys(mutator, mutator_cls, f'model.mutator ({mutator_cls.__name__})')
+    unit_cfg = mutator.get('channel_unit_cfg', None)
+    if isinstance(unit_cfg, dict) and isinstance(unit_cfg.get('type'), str):
+        unit_cls = MODELS.get(unit_cfg['type'])
+        if unit_cls is not None and isinstance(unit_cfg.get('default_args'), dict):
+            check_keys(unit_cfg['default_args'], unit_cls,
+                       f'model.mutator.channel_unit_cfg.default_args ({unit_cls.__name__})',
+                       hidden=('num_channels', ))
 
 
 def schedule_value(schedule: str, final: float, t: float) -> float:

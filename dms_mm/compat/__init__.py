@@ -10,12 +10,14 @@ from . import (
     checkpoint_safe_globals,
     cpu_amp,
     cpu_distributed,
+    cpu_sync_batchnorm,
+    dynamic_sync_batchnorm,
     mmrazor_quantization,
     package_scoped_configs,
 )
 
 FIXES = (mmrazor_quantization, checkpoint_safe_globals, cpu_distributed, cpu_amp,
-         package_scoped_configs)
+         package_scoped_configs, cpu_sync_batchnorm, dynamic_sync_batchnorm)
 
 
 def apply_all() -> None:

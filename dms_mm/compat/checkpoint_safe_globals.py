@@ -17,7 +17,9 @@ Fix:
     any other attribute of any other object. ``weights_only`` stays ``True``,
     so a checkpoint that carries any other pickled object, code included, is
     still refused. Never turn weights-only loading off: that runs arbitrary code
-    stored in the file.
+    stored in the file. mmengine's loader for local files is wrapped so that
+    such a refusal names the file and the offending global, without torch's
+    advice to turn weights-only loading off.
 
 Versions:
     Written for torch>=2.6 (where the default changed; 2.4 and 2.5 have
@@ -103,6 +105,34 @@ def mmengine_checkpoint_globals() -> List[object]:
     return unique
 
 
+class RefusedCheckpointError(pickle.UnpicklingError):
+    """A checkpoint that holds pickled objects other than plain data."""
+
+
+def refusal_message(filename: str, error: Exception) -> str:
+    """The message for a checkpoint that weights-only loading refused."""
+    text = str(error)
+    reason = next((line.strip() for line in text.splitlines()
+                   if 'WeightsUnpickler error' in line), text.splitlines()[0] if text else '')
+    reason = reason.replace('WeightsUnpickler error: ', '').split(' Please use')[0].rstrip('.')
+    return (f'checkpoint {filename!r} was refused: it holds pickled objects that are not '
+            f'plain data ({reason}). Checkpoints are loaded with weights_only=True, so code '
+            'stored in a file never runs; only the types that mmengine checkpoints need are '
+            'allowed (dms_mm.compat.checkpoint_safe_globals)')
+
+
+def _naming_local_loader(load_from_local):
+
+    def loader(filename, map_location):
+        try:
+            return load_from_local(filename, map_location)
+        except pickle.UnpicklingError as e:
+            raise RefusedCheckpointError(refusal_message(filename, e)) from None
+
+    loader.__wrapped_by_dms_mm__ = True
+    return loader
+
+
 def apply() -> None:
     """Allow-list the mmengine checkpoint types. Safe to call repeatedly."""
     global _APPLIED
@@ -114,6 +144,12 @@ def apply() -> None:
         _APPLIED = True
         return
     add_safe_globals(mmengine_checkpoint_globals())
+    from mmengine.runner.checkpoint import CheckpointLoader
+
+    local = CheckpointLoader._schemes.get('')
+    if local is not None and not getattr(local, '__wrapped_by_dms_mm__', False):
+        CheckpointLoader.register_scheme(prefixes='', loader=_naming_local_loader(local),
+                                         force=True)
     _APPLIED = True
 
 

@@ -14,11 +14,14 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks import Conv2dAdaptivePadding
+from mmcv.cnn.bricks.wrappers import Linear as MMCVLinear
 from mmengine.model.utils import _BatchNormXd
 from mmengine.utils.dl_utils.parrots_wrapper import SyncBatchNorm as EngineSyncBatchNorm
 from mmrazor.models.architectures import dynamic_ops as razor_ops
 from mmrazor.registry import MODELS
 from torch import nn
+
+from dms_mm.compat.dynamic_sync_batchnorm import register_dynamic_bn
 
 from .resources import container_mask, count, group_counts
 
@@ -218,11 +221,15 @@ class DMSLayerNorm(DMSOpMixin, razor_ops.DynamicLayerNorm):
         return self._n() * 2 if self.elementwise_affine else self._n() * 0
 
 
+# mmengine's SyncBN conversions switch these in place (dms_mm.compat.dynamic_sync_batchnorm)
+register_dynamic_bn(DMSSyncBatchNorm, (DMSBatchNorm2d, DMSBatchNormXd), DMSBatchNormXd)
+
 #: torch/mmcv module type -> DMS op. Exact types, as mmrazor matches them.
 DMS_OP_MAP = {
     nn.Conv2d: DMSConv2d,
     Conv2dAdaptivePadding: DMSConv2dAdaptivePadding,
     nn.Linear: DMSLinear,
+    MMCVLinear: DMSLinear,  # mmcv's FFN builds these; exported as nn.Linear
     nn.BatchNorm2d: DMSBatchNorm2d,
     nn.SyncBatchNorm: DMSSyncBatchNorm,
     EngineSyncBatchNorm: DMSSyncBatchNorm,

@@ -84,10 +84,16 @@ class DMSMutableMixin:
         """
         if mode not in MASK_MODES:
             raise ValueError(f'mask mode must be one of {MASK_MODES}, got {mode!r}')
+        training_forward = mode != 'hard'
         if self.frozen:
             mode = 'hard'
         if mode == 'hard':
             mask = self.compute_hard_mask()
+            if (training_forward and self.frozen and self.keep_ratio.requires_grad
+                    and torch.is_grad_enabled()):
+                # frozen in the middle of a run (see freeze): the same values, and
+                # a zero gradient to the keep ratio, which DDP then finds used
+                mask = mask + 0.0 * self.keep_ratio
         else:
             mask = self.compute_soft_mask()
             if mode == 'track' and mask.requires_grad:
@@ -154,10 +160,24 @@ class DMSMutableMixin:
         """Clamp the keep ratio into ``[lower_keep_bound(), max_keep]``."""
         self.keep_ratio.clamp_(self.lower_keep_bound(), self.max_keep)
 
-    def freeze(self) -> None:
-        """Fix the structure: hard masks from now on, no gradient to keep."""
+    def freeze(self, keep_in_graph: bool = False) -> None:
+        """Fix the structure: hard masks from now on.
+
+        Args:
+            keep_in_graph (bool): Keep ``keep_ratio`` requiring a gradient,
+                tied to the hard mask by a zero gradient. This is for a freeze
+                in the middle of a run (the refine phase): DistributedDataParallel
+                was built expecting a gradient for every parameter that required
+                one, and one that stops getting it fails the next step
+                ("Expected to have finished reduction in the prior iteration").
+                The zero gradient must be dropped before the optimizer step, so
+                that momentum cannot move the frozen keep ratio;
+                :class:`~dms_mm.engine.DMSSchedulerHook` does. False: no
+                gradient at all. Defaults to False.
+        """
         self.frozen = True
-        self.keep_ratio.requires_grad_(False)
+        if not keep_in_graph:
+            self.keep_ratio.requires_grad_(False)
 
     @torch.no_grad()
     def set_keep_count(self, count: int) -> None:

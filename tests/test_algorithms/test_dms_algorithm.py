@@ -1,10 +1,13 @@
+import logging
 import math
 
 import pytest
 import torch
+from mmengine.model import BaseModel
 from mmengine.runner import load_checkpoint, save_checkpoint
 from mmpretrain.structures import DataSample
 from mmrazor.registry import MODELS
+from torch import nn
 
 from dms_test_utils import build_classifier
 
@@ -115,3 +118,134 @@ def test_search_from_a_pretrained_checkpoint(tmp_path):
     load_checkpoint(algo.architecture, str(path), map_location='cpu')
     torch.testing.assert_close(algo.architecture.backbone.conv1.weight,
                                pretrained.backbone.conv1.weight)
+
+
+# ------------------------------------------------------------------- bad inputs
+class _Tiny(BaseModel):
+    """conv -> (custom layer) -> conv -> BN -> linear head."""
+
+    def __init__(self, custom=None):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.custom = custom if custom is not None else nn.Identity()
+        self.mid = nn.Conv2d(8, 16, 3, padding=1)
+        self.bn = nn.BatchNorm2d(16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = self.custom(self.stem(inputs))
+        return self.head(self.bn(self.mid(x)).relu().mean((2, 3)))
+
+
+class _PerChannelScale(nn.Module):
+    """A custom layer with parameters per channel, which DMS has no op for."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x):
+        return x * self.weight.view(1, -1, 1, 1)
+
+
+class _NothingToSearch(BaseModel):
+    """Its only layer reads the model input and writes the model output."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(3, 4)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return self.fc(inputs.mean((2, 3)))
+
+
+def _tiny(architecture, **kwargs):
+    mutator = dict(type='DMSMutator', parse_cfg=dict(
+        type='ChannelAnalyzer', demo_input=(1, 3, 8, 8), tracer_type='FxTracer'))
+    mutator.update(kwargs.pop('mutator', {}))
+    return MODELS.build(dict(_scope_='mmrazor', type='DMSAlgorithm', architecture=architecture,
+                             mutator=mutator, **kwargs))
+
+
+@pytest.mark.parametrize('kwargs,match', [
+    (dict(target_flops_ratio=-0.2), r'target_flops_ratio=-0.2 is a flops ratio of -0.2 to '
+     r'the supernet .*; it must be in \(0, 1\]'),
+    (dict(target_params=0.0), r'target_params=0.0 .* must be in \(0, 1\]'),
+    (dict(target_flops_ratio=1.01), r'target_flops_ratio=1.01 .* must be in \(0, 1\]'),
+])
+def test_target_outside_zero_one_names_the_key(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        _tiny(_Tiny(), **kwargs)
+
+
+def test_target_below_what_the_keep_bounds_allow_is_an_error():
+    unit_cfg = dict(channel_unit_cfg=dict(type='DMSChannelUnit',
+                                          default_args=dict(min_keep=0.5)))
+    algo = _tiny(_Tiny(), target_flops_ratio=0.5, mutator=unit_cfg)
+    smallest = algo.smallest_reachable_ratio('flops')
+    assert 0.2 < smallest < 0.5
+    # the smallest structure is really that small: keep ratios at min_keep
+    assert all(m.keep_ratio.item() == 1.0 for m in algo.mutator.dms_mutables())
+    with pytest.raises(ValueError) as error:
+        _tiny(_Tiny(), target_flops_ratio=smallest * 0.9, mutator=unit_cfg)
+    message = str(error.value)
+    assert 'is below what this model can reach' in message
+    assert f'the flops ratio is {smallest:.4g}' in message
+    assert 'target_flops_ratio' in message and 'min_keep' in message
+    _tiny(_Tiny(), target_flops_ratio=smallest * 1.01, mutator=unit_cfg)  # reachable
+
+
+def test_a_model_with_nothing_to_search_is_an_error():
+    with pytest.raises(ValueError, match=r'nothing to search in the architecture '
+                       r'\(_NothingToSearch\): no channel unit can be searched'):
+        _tiny(_NothingToSearch(), target_flops_ratio=0.5)
+
+
+def test_a_unit_a_custom_layer_consumes_is_excluded_or_an_error_as_configured():
+    from mmengine.logging import MMLogger
+
+    messages = []
+
+    class _Collect(logging.Handler):
+
+        def emit(self, record):
+            messages.append((record.levelno, record.getMessage()))
+
+    logger = MMLogger.get_current_instance()
+    handler = _Collect()
+    logger.addHandler(handler)
+    try:
+        algo = _tiny(_Tiny(_PerChannelScale(8)), target_flops_ratio=0.5)
+    finally:
+        logger.removeHandler(handler)
+    (name, reason), = algo.mutator.excluded_units.items()
+    assert name.startswith('stem') and 'custom (_PerChannelScale)' in reason
+    warnings = [m for level, m in messages if level == logging.WARNING]
+    assert any(name in m and 'custom (_PerChannelScale)' in m and 'stay at full width' in m
+               for m in warnings), warnings
+    assert [u.name for u in algo.mutator.searchable_units] == ['mid_(0, 16)_16']
+
+    with pytest.raises(ValueError) as error:
+        _tiny(_Tiny(_PerChannelScale(8)), target_flops_ratio=0.5, unsearchable_units='error')
+    message = str(error.value)
+    assert "unsearchable_units='error'" in message
+    assert name in message and 'custom (_PerChannelScale)' in message
+    with pytest.raises(ValueError, match='unsearchable_units must be one of'):
+        _tiny(_Tiny(), target_flops_ratio=0.5, unsearchable_units='skip')
+
+
+@pytest.mark.parametrize('kwargs,message', [
+    (dict(target_flop_ratio=0.5),
+     "model (DMSAlgorithm): unknown key 'target_flop_ratio'; did you mean "
+     "'target_flops_ratio'?"),
+    (dict(target_flops_ratio=0.5, mutator=dict(depht=dict(enabled=False))),
+     "model.mutator (DMSMutator): unknown key 'depht'; did you mean 'depth'?"),
+    (dict(target_flops_ratio=0.5, mutator=dict(channel_unit_cfg=dict(
+        type='DMSChannelUnit', default_args=dict(min_kep=0.1)))),
+     "model.mutator.channel_unit_cfg.default_args (DMSChannelUnit): unknown key 'min_kep'; "
+     "did you mean 'min_keep'?"),
+])
+def test_a_misspelled_dms_key_names_it_and_the_closest_known_key(kwargs, message):
+    with pytest.raises(TypeError) as error:
+        _tiny(_Tiny(), **kwargs)
+    assert str(error.value).startswith(message)

@@ -89,3 +89,21 @@ def test_getattr_is_limited_to_history_buffer_statistics(tmp_path):
     torch.save(dict(meta=_GetattrPayload()), path)
     with pytest.raises(pickle.UnpicklingError, match='refused getattr'):
         load_from_local(str(path), map_location='cpu')
+
+
+def test_the_runner_loader_names_the_refused_file_and_leaves_it_as_it_was(tmp_path):
+    from mmengine.runner.checkpoint import _load_checkpoint
+
+    marker = tmp_path / 'pwned.txt'
+    path = tmp_path / 'malicious.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(1)),
+                    meta=_RunsCodeWhenUnpickled(str(marker))), path)
+    content = path.read_bytes()
+    # what Runner.resume and load_from call
+    with pytest.raises(checkpoint_safe_globals.RefusedCheckpointError) as error:
+        _load_checkpoint(str(path), map_location='cpu')
+    message = str(error.value)
+    assert message.startswith(f"checkpoint '{path}' was refused: it holds pickled objects")
+    assert 'Unsupported global: GLOBAL exec' in message
+    assert 'weights_only=False' not in message.replace('weights_only=True', '')
+    assert not marker.exists() and path.read_bytes() == content

@@ -87,6 +87,9 @@ def plot_structure(structure: Dict, path: str) -> None:
 class DMSPlotHook(Hook):
     """Draws ``search_curve.png`` and ``structure.png`` at the end of training.
 
+    The recorded curve is saved in every checkpoint (``meta``), so a resumed
+    search draws it whole.
+
     Args:
         interval (int): Record the scalars every ``interval`` iterations.
             Defaults to 1.
@@ -110,6 +113,16 @@ class DMSPlotHook(Hook):
         self.history['task_loss'].append(task)
         for key in ('flops_ratio', 'target_ratio', 'params_ratio'):
             self.history[key].append(_value(outputs[key]))
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # so that a resumed search draws its whole curve
+        checkpoint.setdefault('meta', {})['dms_plot_history'] = {
+            key: list(values) for key, values in self.history.items()}
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        saved = checkpoint.get('meta', {}).get('dms_plot_history')
+        if getattr(runner, '_resume', False) and saved:
+            self.history = {key: list(saved.get(key, [])) for key in self.history}
 
     def after_train(self, runner) -> None:
         if not is_main_process() or not self.history['iter']:

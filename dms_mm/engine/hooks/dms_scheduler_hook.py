@@ -1,16 +1,42 @@
 """DMSSchedulerHook: the target schedule, the phases, and the per-step
 bookkeeping of the structure parameters."""
-from typing import Optional
+from typing import Dict, List, Optional, Tuple
 
+import torch
+from mmengine.dist import all_reduce, broadcast, get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
+from mmengine.runner import find_latest_checkpoint
 from mmrazor.registry import HOOKS
+from torch import nn
 
 from dms_mm.algorithms.dms_algorithm import DMSAlgorithm, schedule_value
 from dms_mm.engine.optimizers import restore_fixed_lrs
+from dms_mm.utils.config_keys import unknown_key_message
 
 SCHEDULES = ('root', 'linear', 'cos', 'none')
+#: message-hub key (and log/scalars name without ``train/``) of the count of
+#: structure updates skipped for a NaN/Inf gradient
+SKIPPED_STEPS_KEY = 'train/skipped_structure_steps'
+
+
+def named_mutables(mutator) -> List[Tuple[str, nn.Module]]:
+    """Every DMS mutable of the mutator with a readable name: channel units by
+    their unit name, stages as ``stage NAME``; the mutator's own names when it
+    gives them (``named_dms_mutables``, which also names attention parts)."""
+    if hasattr(mutator, 'named_dms_mutables'):
+        return list(mutator.named_dms_mutables())
+    return ([(unit.name, unit.mutable_channel) for unit in mutator.units] +
+            [(f'stage {name}', m) for name, m in zip(mutator.stage_names, mutator.stages)])
+
+
+def refine_mutables(mutator) -> List[nn.Module]:
+    """The mutables the refine phase freezes: depth (and attention heads when
+    the mutator searches them, ``refine_mutables``)."""
+    if hasattr(mutator, 'refine_mutables'):
+        return list(mutator.refine_mutables())
+    return list(mutator.stages)
 
 
 @HOOKS.register_module()
@@ -29,6 +55,20 @@ class DMSSchedulerHook(Hook):
     (removing the AMP loss scale, averaging over ranks) and clamps the keep
     ratios.
 
+    Right before each optimizer step (an optimizer step pre-hook) it drops
+    the gradients of frozen keep ratios, and when a structure gradient holds
+    NaN or Inf it drops all structure gradients of that step: the weights
+    still step, the structure does not. Such steps are counted, logged as a
+    warning and reported as ``skipped_structure_steps`` in the log and in
+    ``scalars.json``; the count survives a resume.
+
+    In distributed runs it checks every ``sync_check_interval`` iterations
+    that all ranks hold the same keep ratios, importance and hard masks, and
+    stops every rank with an error naming the first mutable that differs
+    when they do not. When a run is resumed, it refuses a checkpoint whose
+    state dict does not fit the model (another structure), naming the file
+    and the keys.
+
     Args:
         schedule (str): ``'root'`` (``final ** t``, the paper's), ``'linear'``,
             ``'cos'`` or ``'none'`` (the final target at once).
@@ -38,13 +78,22 @@ class DMSSchedulerHook(Hook):
         pretrain_ratio (float): Fraction before the decay. Defaults to 0.0.
         by_epoch (bool): Follow epochs (the target steps once an epoch)
             instead of iterations. Defaults to False.
+        sync_check_interval (int): In distributed runs, compare the structure
+            of every rank with rank 0's every this many iterations (one
+            broadcast and one all-reduce of a small tensor); 0 turns the check
+            off. Defaults to 100.
     """
 
     priority = 'NORMAL'
 
     def __init__(self, schedule: str = 'root', decay_ratio: float = 0.8,
                  refine_ratio: float = 0.2, pretrain_ratio: float = 0.0,
-                 by_epoch: bool = False) -> None:
+                 by_epoch: bool = False, sync_check_interval: int = 100, **kwargs) -> None:
+        if kwargs:
+            raise TypeError(unknown_key_message(
+                'DMSSchedulerHook', next(iter(kwargs)),
+                ('schedule', 'decay_ratio', 'refine_ratio', 'pretrain_ratio', 'by_epoch',
+                 'sync_check_interval')))
         if schedule not in SCHEDULES:
             raise ValueError(f'DMSSchedulerHook: schedule must be one of {SCHEDULES}, '
                              f'got {schedule!r}')
@@ -63,8 +112,16 @@ class DMSSchedulerHook(Hook):
         self.refine_ratio = refine_ratio
         self.pretrain_ratio = pretrain_ratio
         self.by_epoch = by_epoch
+        if int(sync_check_interval) < 0:
+            raise ValueError('DMSSchedulerHook: sync_check_interval must be >= 0, '
+                             f'got {sync_check_interval}')
+        self.sync_check_interval = int(sync_check_interval)
         self._phase: Optional[str] = None
         self._loss_scale = 1.0
+        self.skipped_steps = 0
+        self._runner = None
+        self._step_hook = None
+        self._mutables: List[Tuple[str, nn.Module]] = []
 
     @staticmethod
     def _algorithm(runner) -> DMSAlgorithm:
@@ -111,6 +168,48 @@ class DMSSchedulerHook(Hook):
             f'refine {self.refine_ratio}', logger='current')
         print_log(algorithm.mutator.summary(), logger='current')
 
+        mutator = algorithm.mutator
+        self._mutables = named_mutables(mutator)
+        self._runner = runner
+        hub = runner.message_hub
+        if SKIPPED_STEPS_KEY in hub.log_scalars:  # resumed: go on counting
+            self.skipped_steps = int(hub.get_scalar(SKIPPED_STEPS_KEY).current())
+        if self._step_hook is not None:
+            self._step_hook.remove()
+        self._step_hook = runner.optim_wrapper.optimizer.register_step_pre_hook(
+            self._before_optimizer_step)
+
+    def after_train(self, runner) -> None:
+        if self._step_hook is not None:
+            self._step_hook.remove()
+            self._step_hook = None
+
+    # ------------------------------------------------------ optimizer step
+    def _before_optimizer_step(self, optimizer, args, kwargs) -> None:
+        """Optimizer step pre-hook: drop the gradients of frozen keep ratios,
+        and of every keep ratio when one of them is not finite."""
+        bad = []
+        for name, mutable in self._mutables:
+            grad = mutable.keep_ratio.grad
+            if grad is None:
+                continue
+            if mutable.frozen:
+                mutable.keep_ratio.grad = None
+            elif not bool(torch.isfinite(grad).all()):
+                bad.append(name)
+        if not bad:
+            return
+        for _, mutable in self._mutables:
+            mutable.keep_ratio.grad = None
+        self.skipped_steps += 1
+        iteration = self._runner.iter + 1 if self._runner is not None else '?'
+        print_log(
+            f'DMSSchedulerHook: iteration {iteration}: NaN/Inf in the structure gradient '
+            f'of {", ".join(bad[:3])}{" and others" if len(bad) > 3 else ""}; the structure '
+            f'update of this step is skipped, the weights still step '
+            f'({self.skipped_steps} structure step(s) skipped so far)',
+            logger='current', level=30)
+
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         algorithm = self._algorithm(runner)
         if self.by_epoch:
@@ -129,10 +228,16 @@ class DMSSchedulerHook(Hook):
 
     def _enter(self, algorithm: DMSAlgorithm, phase: str) -> None:
         mutator = algorithm.mutator
+        frozen = []
         if phase in ('refine', 'fixed'):
-            mutator.freeze_depth()
+            frozen = refine_mutables(mutator)
         if phase == 'fixed':
-            mutator.freeze_all()
+            frozen = mutator.dms_mutables()
+        for mutable in frozen:
+            if not mutable.frozen:
+                # still in the autograd graph, with a zero gradient that the step
+                # pre-hook drops: DDP was built expecting a gradient for it
+                mutable.freeze(keep_in_graph=True)
         print_log(f'DMSSchedulerHook: phase {phase!r}', logger='current')
         self._phase = phase
 
@@ -140,4 +245,84 @@ class DMSSchedulerHook(Hook):
         mutator = self._algorithm(runner).mutator
         mutator.update_importance(self._loss_scale)
         mutator.clamp_()
+        runner.message_hub.update_scalar(SKIPPED_STEPS_KEY, self.skipped_steps)
+        if (self.sync_check_interval and get_world_size() > 1
+                and ((runner.iter + 1) % self.sync_check_interval == 0
+                     or runner.iter + 1 == runner.max_iters)):
+            self.check_ranks_agree(mutator, runner.iter + 1)
+
+    # ------------------------------------------------------ distributed
+    @staticmethod
+    def structure_state(mutator) -> Dict[str, torch.Tensor]:
+        """Keep ratio, importance and hard mask of every mutable, flattened
+        (the state every rank must share)."""
+        return {
+            name: torch.cat([m.keep_ratio.detach().float().flatten(),
+                             m.importance.detach().float().flatten(),
+                             m.compute_hard_mask().float().flatten()])
+            for name, m in named_mutables(mutator)
+        }
+
+    def check_ranks_agree(self, mutator, iteration: int) -> None:
+        """Compare this rank's structure with rank 0's; every rank raises
+        together when any rank differs.
+
+        Raises:
+            RuntimeError: Naming the first mutable that differs on this rank.
+        """
+        state = self.structure_state(mutator)
+        local = torch.cat(list(state.values()))
+        reference = local.clone()
+        broadcast(reference, src=0)
+        differs = torch.tensor([0.0 if torch.equal(reference, local) else 1.0],
+                               device=local.device)
+        all_reduce(differs, op='sum')
+        if float(differs) == 0:
+            return
+        first, offset = 'none on this rank (rank 0 is the reference)', 0
+        for name, values in state.items():
+            ref = reference[offset:offset + values.numel()]
+            offset += values.numel()
+            if not torch.equal(ref, values):
+                first = (f'{name} (max difference '
+                         f'{float((ref - values).abs().max()):.3g})')
+                break
+        raise RuntimeError(
+            f'DMSSchedulerHook: at iteration {iteration}, {int(float(differs))} rank(s) hold '
+            f'another structure (keep ratios, importance or hard masks) than rank 0; first '
+            f'difference on this rank: {first}. Every rank must step the keep ratios with '
+            'the same (all-reduced) gradients and update importance from all-reduced scores')
+
+    # ------------------------------------------------------------- resume
+    def after_load_checkpoint(self, runner, checkpoint) -> None:
+        """When resuming, refuse a checkpoint of another structure."""
+        if not getattr(runner, '_resume', False):
+            return
+        source = getattr(runner, '_load_from', None) or find_latest_checkpoint(
+            runner.work_dir) or 'the checkpoint'
+        state = checkpoint.get('state_dict', checkpoint)
+        state = {(k[len('module.'):] if k.startswith('module.') else k): v
+                 for k, v in state.items()}
+        expected = self._algorithm(runner).state_dict()
+        missing = [k for k in expected if k not in state]
+        unexpected = [k for k in state if k not in expected]
+        shapes = [f'{k}: {tuple(state[k].shape)} in the checkpoint, {tuple(v.shape)} here'
+                  for k, v in expected.items()
+                  if k in state and hasattr(state[k], 'shape')
+                  and tuple(state[k].shape) != tuple(v.shape)]
+        if not (missing or unexpected or shapes):
+            return
+        parts = []
+        if shapes:
+            parts.append(f'{len(shapes)} shape(s) differ ({"; ".join(shapes[:3])})')
+        if missing:
+            parts.append(f'{len(missing)} key(s) of this model are not in it '
+                         f'({", ".join(missing[:3])})')
+        if unexpected:
+            parts.append(f'{len(unexpected)} key(s) in it are not in this model '
+                         f'({", ".join(unexpected[:3])})')
+        raise ValueError(
+            f'DMSSchedulerHook: cannot resume from {source}: it was saved from another '
+            f'structure than this model: {"; ".join(parts)}. Resume with the config that '
+            'wrote it, or start a new search in another work dir (nothing was changed)')
 

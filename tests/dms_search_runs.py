@@ -1,0 +1,81 @@
+"""Shared pieces of the end-to-end search tests: a shrunk digits search run
+through the real tools, and configs that add the hooks of dms_test_hooks."""
+import json
+import os
+import os.path as osp
+import subprocess
+
+TESTS_DIR = osp.dirname(osp.abspath(__file__))
+SEARCH_CONFIG = 'configs/dms/efficientnet/dms_efficientnet-b0_search_digits.py'
+
+# The digits search of EfficientNet-B0, shrunk: 64 training images in batches of
+# 16 (4 iterations an epoch), a checkpoint every epoch, validation only at the end,
+# a log line every iteration, and a faster structure learning rate so that the
+# FLOPs reach the target within the few iterations.
+SHRINK = [
+    'train_dataloader.dataset.indices=64',
+    'train_dataloader.batch_size=16',
+    'val_dataloader.dataset.indices=32',
+    'default_hooks.logger.interval=1',
+    'default_hooks.checkpoint.interval=1',
+    'optim_wrapper.optimizer.lr=0.02',
+    'optim_wrapper.paramwise_cfg.custom_keys.mutator.lr=0.01',
+]
+
+
+def search_options(epochs: int):
+    """``--cfg-options`` of a shrunk search of ``epochs`` epochs."""
+    return [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}', *SHRINK]
+
+
+def env(**extra):
+    """The environment of a run: this folder importable (dms_test_hooks), one
+    thread per process (2 cores; and a fixed summation order)."""
+    full = dict(os.environ)
+    paths = [TESTS_DIR] + [p for p in full.get('PYTHONPATH', '').split(os.pathsep) if p]
+    full.update(PYTHONPATH=os.pathsep.join(paths), OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    full.update(extra)
+    return full
+
+
+def config_with_hooks(path, repo_root, hooks, base=SEARCH_CONFIG):
+    """Write a config that inherits ``base`` and appends ``hooks`` (dicts, as
+    source text) to its custom hooks.
+
+    Returns:
+        str: The path written.
+    """
+    text = (f'_base_ = [{osp.join(repo_root, base)!r}]\n'
+            "custom_imports = dict(imports=['dms_mm', 'dms_test_hooks'], "
+            'allow_failed_imports=False)\n'
+            f'custom_hooks = _base_.custom_hooks + [{", ".join(hooks)}]\n')
+    with open(path, 'w') as f:
+        f.write(text)
+    return str(path)
+
+
+def run(cmd, cwd, expect_ok=True, timeout=600, **extra_env):
+    """Run a command; return (return code, stdout + stderr)."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env(**extra_env), capture_output=True, text=True,
+                          timeout=timeout)
+    output = proc.stdout + proc.stderr
+    if expect_ok:
+        assert proc.returncode == 0, f'{" ".join(map(str, cmd))} failed:\n{output[-6000:]}'
+    return proc.returncode, output
+
+
+def scalars(work_dir):
+    """The training scalars of every run under ``work_dir`` (all
+    ``vis_data/scalars.json`` files, in time order)."""
+    files = sorted(osp.join(root, name) for root, _, names in os.walk(work_dir)
+                   for name in names if name == 'scalars.json')
+    rows = []
+    for path in files:
+        with open(path) as f:
+            rows += [json.loads(line) for line in f if line.strip()]
+    return [r for r in rows if 'flops_ratio' in r]
+
+
+def subnet(work_dir):
+    with open(osp.join(work_dir, 'dms_export', 'subnet.json')) as f:
+        return json.load(f)
