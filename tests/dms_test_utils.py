@@ -11,19 +11,34 @@ from dms_mm.structures import to_static
 BACKBONES = {
     'efficientnet-b0': (dict(type='EfficientNet', arch='b0'), 1280),
     'resnet18': (dict(type='ResNet', depth=18), 512),
+    'resnet50': (dict(type='ResNet', depth=50), 2048),
     'mobilenet-v2': (dict(type='MobileNetV2', widen_factor=0.5), 1280),
 }
+#: a small DeiT: 3 layers of 3 heads of 16 dims, MLP 96, 8x8 patches of a 32x32 image
+VIT_ARCH = dict(embed_dims=48, num_layers=3, num_heads=3, feedforward_channels=96)
+
+
+def classifier_config(name, num_classes=10):
+    """The mmpretrain ImageClassifier config of a test model (with its scope)."""
+    if name == 'deit':
+        return dict(_scope_='mmpretrain', type='ImageClassifier',
+                    backbone=dict(type='VisionTransformer', arch=VIT_ARCH, img_size=32,
+                                  patch_size=8),
+                    neck=None,
+                    head=dict(type='VisionTransformerClsHead', num_classes=num_classes,
+                              in_channels=VIT_ARCH['embed_dims']))
+    backbone, channels = BACKBONES[name]
+    return dict(_scope_='mmpretrain', type='ImageClassifier', backbone=backbone,
+                neck=dict(type='GlobalAveragePooling'),
+                head=dict(type='LinearClsHead', num_classes=num_classes, in_channels=channels))
 
 
 def build_classifier(name, num_classes=10):
-    backbone, channels = BACKBONES[name]
+    cfg = classifier_config(name, num_classes)
+    cfg.pop('_scope_')
     # a scope for this build only: other tests build from mmrazor's registries
     with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return PRETRAIN_MODELS.build(
-            dict(type='ImageClassifier', backbone=backbone,
-                 neck=dict(type='GlobalAveragePooling'),
-                 head=dict(type='LinearClsHead', num_classes=num_classes,
-                           in_channels=channels)))
+        return PRETRAIN_MODELS.build(cfg)
 
 
 def dms_model(name, size=32, **mutator_kwargs):

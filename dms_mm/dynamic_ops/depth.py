@@ -170,17 +170,23 @@ def find_stages(model: nn.Module, exclude: Tuple[str, ...] = (),
     return stages
 
 
-class DepthScaleHook:
-    """Forward hook: ``y = x + m[index] * (block(x) - x)``.
-
-    A callable object (not a closure), so ``copy.deepcopy`` of the model
-    (EMA, export) copies it along with the mutable it points to.
-    """
+class DepthHook:
+    """Base of the forward hooks that scale a block (or one of its residual
+    branches) by ``mutable.mask[index]``. Callable objects, not closures, so
+    ``copy.deepcopy`` of the model (EMA, export) copies them along with the
+    mutable they point to; export removes every one of them."""
 
     def __init__(self, mutable, index: int, name: str = ''):
         self.mutable = mutable
         self.index = index
         self.name = name
+
+    def scale(self, like: torch.Tensor) -> torch.Tensor:
+        return self.mutable.mask[self.index].to(like.dtype)
+
+
+class DepthScaleHook(DepthHook):
+    """Forward hook on a block: ``y = x + m[index] * (block(x) - x)``."""
 
     def __call__(self, module: nn.Module, args, output):
         x = args[0]
@@ -190,8 +196,25 @@ class DepthScaleHook:
                 f'DMS depth: block {self.name or type(module).__name__} is searched as '
                 f'removable, but maps an input of shape {tuple(x.shape)} to {got}; a '
                 'removable block must keep the shape (check depth.removable_types)')
-        scale = self.mutable.mask[self.index].to(output.dtype)
-        return x + scale * (output - x)
+        return x + self.scale(output) * (output - x)
+
+
+class BranchScaleHook(DepthHook):
+    """Forward hook on a residual branch that returns only ``f(x)``: ``m * f(x)``."""
+
+    def __call__(self, module: nn.Module, args, output):
+        return self.scale(output) * output
+
+
+class IdentityBranchScaleHook(DepthHook):
+    """Forward hook (``with_kwargs=True``) on a branch that adds its
+    ``identity`` argument itself, as mmcv's ``FFN``: ``identity + m * (out - identity)``."""
+
+    def __call__(self, module: nn.Module, args, kwargs, output):
+        identity = kwargs.get('identity')
+        if identity is None:
+            identity = args[1] if len(args) > 1 else args[0]
+        return identity + self.scale(output) * (output - identity)
 
 
 def block_scale(mutable, index: int) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """mmrazor's ChannelAnalyzer, made to say what it leaves out and why."""
+import copy
 import logging
-from typing import Dict, Optional, Set
+from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import torch.nn as nn
 from mmengine.logging import MMLogger
@@ -11,6 +12,8 @@ from mmrazor.models.task_modules.tracer.fx_tracer import MMFxTracer
 from mmrazor.registry import TASK_UTILS
 
 from dms_mm.dynamic_ops import trace_error
+
+from .model_family import STAND_IN_TYPES, families_for
 
 PLACEHOLDERS = ('input_placeholder', 'output_placeholder')
 
@@ -35,7 +38,8 @@ def opaque_parameter_holders(model: nn.Module, known: tuple) -> tuple:
     return tuple(types)
 
 
-def untraced_parts(model: nn.Module, traced_layers: Set[str]) -> Dict[str, str]:
+def untraced_parts(model: nn.Module, traced_layers: Set[str],
+                   handled: Sequence[str] = ()) -> Dict[str, str]:
     """The parts of ``model`` whose parametrised layers are in no channel unit.
 
     Such layers keep their width whatever the search does. Each is attributed
@@ -47,6 +51,8 @@ def untraced_parts(model: nn.Module, traced_layers: Set[str]) -> Dict[str, str]:
         model (nn.Module): The traced model.
         traced_layers (Set[str]): Names of the layers that are members of a
             traced unit.
+        handled (Sequence[str]): Modules whose own parameters a model family
+            accounts for (``cls_token`` of a ViT).
 
     Returns:
         dict: ``{module name: reason}``, in model order.
@@ -54,7 +60,7 @@ def untraced_parts(model: nn.Module, traced_layers: Set[str]) -> Dict[str, str]:
     modules = dict(model.named_modules())
     parts: Dict[str, list] = {}
     for name, module in modules.items():
-        if not name or name in traced_layers:
+        if not name or name in traced_layers or name in handled:
             continue
         if not any(True for _ in module.parameters(recurse=False)):
             continue
@@ -114,15 +120,31 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
     holds the names of all layers that are members of a traced unit.
     """
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, declared_attention: Optional[Dict] = None, **kwargs):
         super().__init__(*args, **kwargs)
+        self.declared_attention = dict(declared_attention or {})
         self.dropped_units: Dict[str, str] = {}
         self.fixed_units: Dict[str, str] = {}
         self.traced_layers: Set[str] = set()
+        #: (family, root name, root module) for every model-family module found
+        self.family_roots: List[Tuple] = []
 
     def analyze(self, model):
+        self.family_roots = families_for(model, self.declared_attention)
+        if self.family_roots and self.tracer_type != 'FxTracer':
+            raise ValueError(f'{type(self).__name__}: model families '
+                             f'({sorted({type(f).__name__ for f, _, _ in self.family_roots})}) '
+                             "need tracer_type='FxTracer'")
+        self._model = model
+        if self.family_roots:
+            # the tracer sees a plain layer in place of each family module
+            model = copy.deepcopy(model)
+            for family, name, root in self.family_roots:
+                parent, _, child = name.rpartition('.')
+                setattr(model.get_submodule(parent) if parent else model, child,
+                        family.stand_in(name, root))
         if self.tracer_type == 'FxTracer':
-            known = tuple(self.default_leaf_modules)
+            known = tuple(self.default_leaf_modules) + STAND_IN_TYPES
             self.tracer = MMFxTracer(leaf_module=known + opaque_parameter_holders(model, known))
         # mmrazor logs one INFO line per graph node it cannot classify; the mutator's
         # summary reports what matters instead
@@ -135,8 +157,18 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
             logger.setLevel(level)
 
     def _find_mutable_units(self, model: nn.Module, units_config: Dict):
+        family_units, units_config = self._merge_family_units(units_config)
         kept = super()._find_mutable_units(model, units_config)
         self.dropped_units, self.fixed_units, self.traced_layers = {}, {}, set()
+        for key, cfg in family_units.items():
+            unit = SequentialMutableChannelUnit.init_from_cfg(self._model, cfg)
+            self.traced_layers.update(
+                c.name for c in list(unit.input_related) + list(unit.output_related))
+            reason = unit_exclusion_reason(unit)
+            if reason is not None and ('model input' in reason or 'model output' in reason):
+                self.fixed_units[unit.name] = reason
+            else:
+                kept[key] = cfg
         for cfg in units_config.values():
             unit = SequentialMutableChannelUnit.init_from_cfg(model, cfg)
             self.traced_layers.update(
@@ -154,3 +186,50 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
             else:
                 self.dropped_units[unit.name] = reason
         return kept
+
+    def _merge_family_units(self, units_config: Dict) -> Tuple[Dict, Dict]:
+        """Split the traced units: those touching a family's module get that
+        module's inner channels in its place (and skip mmrazor's check, which
+        cannot run through it); the rest are returned as they are."""
+        roots = {name: (family, root) for family, name, root in self.family_roots}
+        family_units, rest, produced = {}, {}, set()
+        for key, cfg in units_config.items():
+            channels = cfg['channels']
+            members = channels['input_related'] + channels['output_related']
+            if not any(c['name'] in roots for c in members):
+                rest[key] = cfg
+                continue
+            width = cfg['init_args']['num_channels']
+            merged = dict(input_related=[], output_related=[])
+            for c in members:
+                if c['name'] not in roots:
+                    side = 'output_related' if c['is_output_channel'] else 'input_related'
+                    merged[side].append(c)
+                    continue
+                family, root = roots[c['name']]
+                if c['is_output_channel']:
+                    produced.add(c['name'])
+                    size, inner = family.output_channels(c['name'], root)
+                else:
+                    inner = family.input_channels(c['name'], root)
+                    size = max((x['end'] for x in inner), default=width)
+                if (c['start'], c['end']) != (0, width) or size != width:
+                    raise ValueError(
+                        f'{type(family).__name__}: {c["name"]} is traced into a unit of '
+                        f'{width} channels (range {c["start"]}..{c["end"]}), but it has '
+                        f'{size}; a concatenation or split around it is not handled')
+                for x in inner:
+                    side = 'output_related' if x['is_output_channel'] else 'input_related'
+                    merged[side].append(x)
+            family_units[key] = dict(init_args=dict(cfg['init_args']), channels=merged)
+        for name, (family, root) in roots.items():
+            if name not in produced:  # nothing outside reads its output
+                size, inner = family.output_channels(name, root)
+                family_units[f'{name}_output'] = dict(
+                    init_args=dict(num_channels=size),
+                    channels=dict(
+                        input_related=[x for x in inner if not x['is_output_channel']],
+                        output_related=[x for x in inner if x['is_output_channel']]))
+            for i, unit in enumerate(family.inner_units(name, root)):
+                family_units[f'{name}_inner{i}'] = unit
+        return family_units, rest

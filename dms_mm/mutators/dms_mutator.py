@@ -26,13 +26,18 @@ from mmrazor.registry import MODELS, TASK_UTILS
 from torch import nn
 
 from dms_mm.dynamic_ops import DepthScaleHook, DMSOpMixin, block_scale, find_stages
+from dms_mm.dynamic_ops.attention import DMSAttentionMutables, QKVMaskHook, attention_soft_counts
 from dms_mm.dynamic_ops.depth import type_matches
+from dms_mm.dynamic_ops.resources import count
 from dms_mm.mutables import DMSMutableBlocks
 
 from .channel_analyzer import untraced_parts
+from .model_family import families_for
 
 _DEPTH_DEFAULTS = dict(enabled=True, min_keep=0.0, max_keep=1.0, lambda_scale=4.0,
                        ema_decay=0.99, exclude=(), removable_types=())
+_ATTENTION_DEFAULTS = dict(enabled=True, search_dims=True, head_lambda=4.0, dim_lambda=1.0,
+                           min_keep=0.0, ema_decay=0.99, types={})
 _COUNTED_STATIC = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm)
 
 
@@ -50,6 +55,44 @@ def _static_counts(module: nn.Module, in_shape, out_shape) -> Tuple[float, float
         flops = 0
     params = sum(p.numel() for p in module.parameters(recurse=False))
     return float(flops), float(params)
+
+
+class _AttentionCounter:
+    """Soft FLOPs/params of one attention (its qkv and proj linears included)."""
+
+    def __init__(self, mutables, qkv: nn.Module, proj: nn.Module):
+        self.mutables, self.qkv, self.proj = mutables, qkv, proj
+        self.in_shape = None
+
+    def _counts(self):
+        in_mask = self.qkv.in_mask(True) if isinstance(self.qkv, DMSOpMixin) else None
+        n_embed = count(in_mask, self.qkv.in_features, self.qkv.weight.device)
+        return attention_soft_counts(self.mutables, n_embed, self.in_shape,
+                                     self.qkv.bias is not None, self.proj.bias is not None)
+
+    def soft_flops(self):
+        return self._counts()[0]
+
+    def soft_params(self):
+        return self._counts()[1]
+
+
+class _OutputParamCounter:
+    """Parameters of a family module that scale with its output width
+    (``cls_token``, ``pos_embed``)."""
+
+    def __init__(self, unit, elements: int, root: nn.Module):
+        self.unit, self.elements = unit, elements
+        self.width = next(p.shape[-1] for n, p in root.named_parameters(recurse=False))
+
+    def soft_flops(self):
+        return torch.zeros(())
+
+    def soft_params(self):
+        if self.unit is None:
+            return torch.tensor(float(self.elements * self.width))
+        mask = self.unit.mutable_channel.resource_channel_mask()
+        return count(mask, self.width) * self.elements
 
 
 @MODELS.register_module()
@@ -71,6 +114,14 @@ class DMSMutator(ChannelMutator):
             searched in depth; ``removable_types``: names of block classes
             that are removable residual blocks (``y = x + f(x)``, same shape)
             even where torch.fx cannot show it, e.g. ``['MyResBlock']``.
+        attention (dict): Heads and head dims of the attention modules that
+            a model family finds (see :mod:`dms_mm.mutators.model_family`):
+            ``enabled`` (True), ``search_dims`` (True: q/k and v head dims
+            too), ``head_lambda`` (4.0), ``dim_lambda`` (1.0), ``min_keep``
+            (0.0), ``ema_decay`` (0.99), and ``types``: attention classes of
+            your own, by name, with where their parts are, e.g.
+            ``dict(MyAttention=dict(qkv='to_qkv', proj='to_out',
+            num_heads='heads'))`` (their heads are searched, not their dims).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -78,6 +129,7 @@ class DMSMutator(ChannelMutator):
                  channel_unit_cfg: Optional[Dict] = None,
                  parse_cfg: Optional[Dict] = None,
                  depth: Optional[Dict] = None,
+                 attention: Optional[Dict] = None,
                  init_cfg: Optional[Dict] = None) -> None:
         if channel_unit_cfg is None:
             channel_unit_cfg = dict(type='DMSChannelUnit', default_args=dict())
@@ -96,6 +148,18 @@ class DMSMutator(ChannelMutator):
             raise KeyError(f'DMSMutator: unknown depth keys {sorted(unknown)}; '
                            f'known: {sorted(_DEPTH_DEFAULTS)}')
         self.depth_cfg = {**_DEPTH_DEFAULTS, **depth}
+        attention = dict(attention or {})
+        unknown = set(attention) - set(_ATTENTION_DEFAULTS)
+        if unknown:
+            raise KeyError(f'DMSMutator: unknown attention keys {sorted(unknown)}; '
+                           f'known: {sorted(_ATTENTION_DEFAULTS)}')
+        self.attention_cfg = {**_ATTENTION_DEFAULTS, **attention}
+        self.attentions = nn.ModuleList()
+        self.attention_names: List[str] = []
+        self.attention_specs: List = []
+        #: (family, root name) of each model-family module, and its output unit
+        self.family_roots: List[Tuple] = []
+        self.family_output_units: Dict[str, object] = {}
         self.stages = nn.ModuleList()
         self.stage_names: List[str] = []
         self.stage_blocks: List[List[str]] = []
@@ -116,6 +180,16 @@ class DMSMutator(ChannelMutator):
         return tuple(demo)
 
     def prepare_from_supernet(self, supernet: nn.Module) -> None:
+        declared = dict(self.attention_cfg['types'] or {})
+        missing = [t for t in declared
+                   if not any(type_matches(m, (t, )) for m in supernet.modules())]
+        if missing:
+            raise ValueError(f'DMSMutator: attention.types names {missing}, but the model has '
+                             'no module of that type')
+        families = families_for(supernet, declared)
+        family_stages = []
+        for family, name, root in families:
+            family_stages += family.stages(name, root)
         stages = []
         if self.depth_cfg['enabled']:
             removable_types = tuple(self.depth_cfg['removable_types'])
@@ -124,13 +198,24 @@ class DMSMutator(ChannelMutator):
             if missing:
                 raise ValueError(f'DMSMutator: depth.removable_types names {missing}, but the '
                                  'model has no module of that type')
-            stages = find_stages(supernet, tuple(self.depth_cfg['exclude']), removable_types)
+            exclude = tuple(self.depth_cfg['exclude']) + tuple(n for _, n, _ in families)
+            stages = [(stage, None) for stage in find_stages(supernet, exclude, removable_types)]
+            stages += [(fs.info, fs.scale) for fs in family_stages
+                       if not any(fs.info.name == p or fs.info.name.startswith(p + '.')
+                                  for p in self.depth_cfg['exclude'])]
+            order = {name: i for i, (name, _) in enumerate(supernet.named_modules())}
+            stages.sort(key=lambda item: order[item[0].name])
         parse_cfg, analyzer = self.parse_cfg, None
         if isinstance(parse_cfg, dict) and parse_cfg.get('type') in (
                 'ChannelAnalyzer', 'DMSChannelAnalyzer') and 'from_cfg' not in parse_cfg:
-            # the same analysis, but it reports the units it drops
-            analyzer = TASK_UTILS.build(dict(parse_cfg, type='DMSChannelAnalyzer'))
+            # the same analysis, but it reports the units it drops, and it
+            # hands model-family modules to their family
+            analyzer = TASK_UTILS.build(dict(parse_cfg, type='DMSChannelAnalyzer',
+                                             declared_attention=declared))
             self.parse_cfg = analyzer
+        elif families:
+            raise ValueError(f'DMSMutator: {[n for _, n, _ in families]} need the '
+                             "ChannelAnalyzer parse_cfg (type='ChannelAnalyzer')")
         try:
             super().prepare_from_supernet(supernet)
         finally:
@@ -141,7 +226,8 @@ class DMSMutator(ChannelMutator):
             for name, reason in analyzer.dropped_units.items():
                 print_log(f'DMSMutator: unit {name} is not searched: {reason}',
                           logger='current')
-            self.untraced_parts = untraced_parts(supernet, analyzer.traced_layers)
+            self.untraced_parts = untraced_parts(
+                supernet, analyzer.traced_layers, [n for _, n, _ in analyzer.family_roots])
             for name, reason in self.untraced_parts.items():
                 print_log(f'DMSMutator: {name} is in no channel unit: {reason}',
                           logger='current', level=logging.WARNING)
@@ -155,8 +241,16 @@ class DMSMutator(ChannelMutator):
                           logger='current')
 
         modules = dict(supernet.named_modules())
+        self.family_roots = [(family, name) for family, name, _ in families]
+        for family, name, root in families:
+            first_producer = next(c['name'] for c in family.output_channels(name, root)[1]
+                                  if c['is_output_channel'])
+            self.family_output_units[name] = next(
+                (u for u in self.units if any(c.name == first_producer
+                                              for c in u.output_related)), None)
+        self._prepare_attentions(families, modules)
         d = self.depth_cfg
-        for stage in stages:
+        for stage, scale in stages:
             self.stage_report.append(stage)
             if not stage.removable:
                 continue
@@ -165,7 +259,10 @@ class DMSMutator(ChannelMutator):
                                        ema_decay=d['ema_decay'])
             names = [stage.blocks[i].name for i in stage.removable]
             for index, name in enumerate(names):
-                modules[name].register_forward_hook(DepthScaleHook(mutable, index, name))
+                if scale is None:
+                    modules[name].register_forward_hook(DepthScaleHook(mutable, index, name))
+                else:
+                    scale(modules[name], mutable, index, name)
             self.stages.append(mutable)
             self.stage_names.append(stage.name)
             self.stage_blocks.append(names)
@@ -177,9 +274,37 @@ class DMSMutator(ChannelMutator):
         self.supernet_params = float(resources['params'])
         print_log(f'DMSMutator: {len(self.searchable_units)} searchable channel units '
                   f'({len(self.excluded_units)} left out), {len(self.stages)} searchable '
-                  f'stages; supernet {self.supernet_flops / 1e6:.2f} MFLOPs, '
+                  f'stages, {len(self.attentions)} searchable attentions; supernet '
+                  f'{self.supernet_flops / 1e6:.2f} MFLOPs, '
                   f'{self.supernet_params / 1e6:.3f} M params at input '
                   f'{self.demo_input_shape}', logger='current')
+
+    def _prepare_attentions(self, families, modules: Dict[str, nn.Module]) -> None:
+        """One :class:`DMSAttentionMutables` per attention module a family found."""
+        cfg = self.attention_cfg
+        if not cfg['enabled']:
+            return
+        for family, root_name, root in families:
+            for name, spec in family.attentions(root_name, root):
+                module = modules[name]
+                num_heads = int(getattr(module, spec.num_heads))
+                qkv = getattr(module, spec.qkv)
+                head_dims = getattr(module, spec.head_dims, None)
+                if head_dims is None:
+                    head_dims = qkv.out_features // (3 * num_heads)
+                if qkv.out_features != 3 * num_heads * int(head_dims):
+                    raise ValueError(f'DMSMutator: attention {name}: {spec.qkv} has '
+                                     f'{qkv.out_features} outputs, not 3 x {num_heads} heads x '
+                                     f'{head_dims} dims')
+                mutables = DMSAttentionMutables(
+                    num_heads, int(head_dims), search_dims=cfg['search_dims']
+                    and family.search_dims(), head_lambda=cfg['head_lambda'],
+                    dim_lambda=cfg['dim_lambda'], min_keep=cfg['min_keep'],
+                    ema_decay=cfg['ema_decay'])
+                qkv.register_forward_hook(QKVMaskHook(mutables))
+                self.attentions.append(mutables)
+                self.attention_names.append(name)
+                self.attention_specs.append(spec)
 
     def _block_of(self, name: str):
         """The (mutable, index) of the removable block that contains ``name``."""
@@ -223,8 +348,23 @@ class DMSMutator(ChannelMutator):
             self.clear_masks()
 
         self._counted = []
+        counted_by_attention = {}
+        for name, spec, mutables in zip(self.attention_names, self.attention_specs,
+                                        self.attentions):
+            attention = dict(model.named_modules())[name]
+            counter = _AttentionCounter(mutables, getattr(attention, spec.qkv),
+                                        getattr(attention, spec.proj))
+            counted_by_attention[f'{name}.{spec.qkv}'] = counter
+            counted_by_attention[f'{name}.{spec.proj}'] = None
         for name, module in model.named_modules():
             if name not in shapes:
+                continue
+            if name in counted_by_attention:
+                counter = counted_by_attention[name]
+                if counter is not None:
+                    counter.in_shape = shapes[name][0]
+                    self._counted.append((name.rsplit('.', 1)[0], counter, None,
+                                          self._block_of(name)))
                 continue
             in_shape, out_shape = shapes[name]
             static = None
@@ -233,15 +373,37 @@ class DMSMutator(ChannelMutator):
             else:
                 static = _static_counts(module, in_shape, out_shape)
             self._counted.append((name, module, static, self._block_of(name)))
+        modules = dict(model.named_modules())
+        for family, root_name in self.family_roots:
+            unit = self.family_output_units.get(root_name)
+            elements = family.output_param_elements(modules[root_name])
+            if elements:
+                self._counted.append((root_name, _OutputParamCounter(unit, elements, modules[
+                    root_name]), None, None))
 
     # ---------------------------------------------------------------- masks
     @property
     def searchable_units(self):
         return [u for u in self.units if u.name not in self.excluded_units]
 
+    def named_dms_mutables(self) -> List[Tuple[str, nn.Module]]:
+        """Every DMS mutable with a name: channel units (searched or frozen),
+        stages (``stage NAME``), and attention heads and head dims
+        (``attention NAME heads``, ``... qk_dims``, ``... v_dims``)."""
+        named = [(u.name, u.mutable_channel) for u in self.units]
+        named += [(f'stage {n}', m) for n, m in zip(self.stage_names, self.stages)]
+        for name, mutables in zip(self.attention_names, self.attentions):
+            named += [(f'attention {name} {part}', getattr(mutables, part))
+                      for part in ('heads', 'qk_dims', 'v_dims')]
+        return named
+
     def dms_mutables(self) -> List:
-        """Every DMS mutable: channel units (searched or frozen) and stages."""
-        return [u.mutable_channel for u in self.units] + list(self.stages)
+        """Every DMS mutable (see :meth:`named_dms_mutables`)."""
+        return [m for _, m in self.named_dms_mutables()]
+
+    def refine_mutables(self) -> List:
+        """The mutables the refine phase freezes: depth and heads."""
+        return list(self.stages) + [a.heads for a in self.attentions]
 
     def refresh_masks(self, mode: str) -> None:
         """Compute each mutable's mask once for the coming forward."""
@@ -301,9 +463,10 @@ class DMSMutator(ChannelMutator):
         for mutable in self.dms_mutables():
             mutable.clamp_()
 
-    def freeze_depth(self) -> None:
-        for mutable in self.stages:
-            mutable.freeze()
+    def freeze_depth(self, keep_in_graph: bool = False) -> None:
+        """Fix depth and heads (the refine phase); widths and dims go on."""
+        for mutable in self.refine_mutables():
+            mutable.freeze(keep_in_graph)
 
     def freeze_all(self) -> None:
         for mutable in self.dms_mutables():
@@ -316,14 +479,17 @@ class DMSMutator(ChannelMutator):
         return [report[name] for name in self.stage_names]
 
     def structure(self) -> Dict:
-        """Kept widths and blocks, as plain numbers."""
+        """Kept widths, blocks and heads, as plain numbers."""
         return dict(
             units={u.name: dict(channels=u.num_channels,
                                 kept=int(u.mutable_channel.current_mask.sum()),
                                 searched=u.name not in self.excluded_units)
                    for u in self.units},
             stages={name: dict(blocks=blocks, kept=[blocks[i] for i in m.kept_indices()])
-                    for name, blocks, m in zip(self.stage_names, self.stage_blocks, self.stages)})
+                    for name, blocks, m in zip(self.stage_names, self.stage_blocks, self.stages)},
+            attentions={name: dict(num_heads=a.num_heads, head_dims=a.head_dims,
+                                   **{k: len(v) for k, v in a.kept().items()})
+                        for name, a in zip(self.attention_names, self.attentions)})
 
     def summary(self) -> str:
         """A readable account of units, stages and exclusions."""
@@ -366,4 +532,16 @@ class DMSMutator(ChannelMutator):
                 reasons = sorted({b.reason for b in stage.blocks})
                 lines.append(f'    [static] {stage.name}: {len(stage.blocks)} blocks, none '
                              f'removable ({"; ".join(reasons)})')
+        if self.family_roots:
+            lines.append('  model families: ' + ', '.join(
+                f'{name} ({type(family).__name__})' for family, name in self.family_roots))
+        if self.attentions:
+            lines.append(f'  attentions: {len(self.attentions)} searched')
+        for name, a in zip(self.attention_names, self.attentions):
+            kept = a.kept()
+            dims = ('q/k dims ' + f'{len(kept["qk_dims"])}/{a.head_dims}, v dims '
+                    f'{len(kept["v_dims"])}/{a.head_dims}') if not a.qk_dims.frozen else \
+                f'head dims {a.head_dims} (not searched)'
+            lines.append(f'    [searched] {name}: heads {len(kept["heads"])}/{a.num_heads}, '
+                         f'{dims}')
         return '\n'.join(lines)

@@ -1,4 +1,5 @@
 """Export a searched DMS model: ``subnet.json`` and the static ``pruned.pth``."""
+import contextlib
 import json
 import math
 import os
@@ -33,9 +34,29 @@ def count_static(model: nn.Module, input_shape) -> Tuple[float, float]:
     return flops, float(parameter_count(model)[''])
 
 
+@contextlib.contextmanager
+def everything_kept(mutator):
+    """Inside: every mutable keeps all of its elements; restored after."""
+    saved = [(m, m.keep_ratio.detach().clone(), m.frozen) for m in mutator.dms_mutables()]
+    with torch.no_grad():
+        for mutable, _, _ in saved:
+            mutable.keep_ratio.fill_(1.0)
+            mutable.frozen = False
+    try:
+        yield
+    finally:
+        with torch.no_grad():
+            for mutable, ratio, frozen in saved:
+                mutable.keep_ratio.copy_(ratio)
+                mutable.frozen = frozen
+
+
 def _searched_mutables(mutator):
     units = [u.mutable_channel for u in mutator.units if u.name not in mutator.excluded_units]
-    return units + list(mutator.stages)
+    # all but dims that are never searched (frozen without a gradient from the start)
+    attention = [m for a in mutator.attentions for m in a.mutables()
+                 if m.keep_ratio.requires_grad or not m.frozen]
+    return units + list(mutator.stages) + attention
 
 
 @torch.no_grad()
@@ -125,14 +146,15 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, div
         round_widths(mutator, divisor)
     subnet = build_subnet(mutator, model_cfg, algorithm.final_target_ratio)
     subnet['mutator'] = dict(parse_cfg=to_plain(mutator.parse_cfg),
-                             depth=to_plain(mutator.depth_cfg))
+                             depth=to_plain(mutator.depth_cfg),
+                             attention=to_plain(mutator.attention_cfg))
     architecture = algorithm.architecture
-    # mmengine's counter sees the supernet at full size: the masks only multiply
-    mutator.refresh_masks('hard')
-    try:
-        supernet_flops, supernet_params = count_static(architecture, mutator.demo_input_shape)
-    finally:
-        mutator.clear_masks()
+    # the supernet as a static model with everything kept, so that both counts see
+    # the same modules (e.g. explicit attention matmuls, which mmengine does not
+    # count inside torch's fused attention)
+    with everything_kept(mutator):
+        supernet_flops, supernet_params = count_static(to_static(architecture, mutator),
+                                                       mutator.demo_input_shape)
     static = to_static(architecture, mutator)
     flops, params = count_static(static, mutator.demo_input_shape)
     res = subnet['resources']

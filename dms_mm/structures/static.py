@@ -7,11 +7,14 @@ module and runs without dms_mm.
 """
 import copy
 
+import torch
 from mmrazor.models.architectures.dynamic_ops import DynamicMixin
 from mmrazor.structures.subnet.fix_subnet import _dynamic_to_static
 from torch import nn
 
-from dms_mm.dynamic_ops import DepthScaleHook
+from dms_mm.dynamic_ops.attention import QKVMaskHook
+from dms_mm.dynamic_ops.depth import DepthHook
+from dms_mm.mutators.model_family import static_attention
 
 
 def removed_blocks(mutator):
@@ -42,14 +45,34 @@ def to_static(architecture: nn.Module, mutator, inplace: bool = False) -> nn.Mod
     modules = dict(architecture.named_modules())
     for module in modules.values():
         for key, hook in list(module._forward_hooks.items()):
-            if isinstance(hook, DepthScaleHook):
+            if isinstance(hook, (DepthHook, QKVMaskHook)):
                 del module._forward_hooks[key]
+                module._forward_hooks_with_kwargs.pop(key, None)
+    # by object, not by name: deleting blocks renumbers the names after them
+    attentions = [(modules[name], spec, mutables) for name, spec, mutables in zip(
+        mutator.attention_names, mutator.attention_specs, mutator.attentions)]
+    roots = [(family, modules[name], name) for family, name in mutator.family_roots]
+    positions = {}
     for stage_name, blocks in removed.items():
         stage = modules[stage_name]
-        positions = sorted((int(name.rsplit('.', 1)[1]) for name in blocks), reverse=True)
-        for position in positions:
+        positions[stage_name] = sorted(int(name.rsplit('.', 1)[1]) for name in blocks)
+        for position in reversed(positions[stage_name]):
             del stage[position]
     _dynamic_to_static(architecture)
+    parents = {id(child): (parent, key) for parent in architecture.modules()
+               for key, child in parent.named_children()}
+    for module, spec, mutables in attentions:
+        if id(module) not in parents:  # its block was removed
+            continue
+        parent, key = parents[id(module)]
+        setattr(parent, key, static_attention(module, spec, mutables))
+    for family, root, root_name in roots:
+        unit = mutator.family_output_units.get(root_name)
+        kept = None if unit is None else torch.nonzero(
+            unit.mutable_channel.current_mask).flatten()
+        relative = {stage[len(root_name) + 1:]: gone for stage, gone in positions.items()
+                    if stage.startswith(root_name + '.')}
+        family.finish_static(root, kept, relative)
     leftovers = [name for name, m in architecture.named_modules() if isinstance(m, DynamicMixin)]
     if leftovers:
         raise RuntimeError(f'to_static: dynamic ops remain after conversion: {leftovers[:5]}')

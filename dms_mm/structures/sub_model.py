@@ -84,7 +84,8 @@ def build_dms_sub_model(architecture: Dict,
                                     parse_cfg.get('demo_input', (1, 3, 224, 224)))
     depth = dict(mutator_cfg.get('depth') or {})
     depth['exclude'] = tuple(depth.get('exclude', ()))
-    mutator = DMSMutator(parse_cfg=parse_cfg, depth=depth)
+    mutator = DMSMutator(parse_cfg=parse_cfg, depth=depth,
+                         attention=dict(mutator_cfg.get('attention') or {}))
     mutator.prepare_from_supernet(model)
     try:
         apply_subnet(mutator, subnet_dict)

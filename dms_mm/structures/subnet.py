@@ -8,7 +8,8 @@ Layout (``format: dms_mm.subnet/1``)::
       "demo_input": [1, 3, 224, 224], # the input the FLOPs are counted at
       "units": [{"name", "num_channels", "kept": [sorted channel indices], "searched"}],
       "stages": [{"name", "num_blocks", "removable": [...], "kept_blocks": [...]}],
-      "attention": [],                # kept heads and head dims, for models that have them
+      "attention": [{"name", "num_heads", "head_dims", "kept_heads", "kept_qk_dims",
+                     "kept_v_dims"}],  # for models with searched attention
       "resources": {"supernet_flops", "soft_flops", "supernet_params", "soft_params",
                     "target_ratio", ...}
     }
@@ -20,6 +21,7 @@ from typing import Dict, Union
 import torch
 
 SUBNET_FORMAT = 'dms_mm.subnet/1'
+_ATTENTION_KEYS = ('name', 'num_heads', 'head_dims', 'kept_heads', 'kept_qk_dims', 'kept_v_dims')
 
 
 class SubnetError(ValueError):
@@ -51,7 +53,11 @@ def build_subnet(mutator, model_cfg=None, target_ratio=None) -> Dict:
         demo_input=list(mutator.demo_input_shape),
         units=units,
         stages=stages,
-        attention=[],
+        attention=[dict(name=name, num_heads=a.num_heads, head_dims=a.head_dims,
+                        kept_heads=kept['heads'], kept_qk_dims=kept['qk_dims'],
+                        kept_v_dims=kept['v_dims'])
+                   for name, a in zip(mutator.attention_names, mutator.attentions)
+                   for kept in (a.kept(), )],
         resources=dict(
             supernet_flops=mutator.supernet_flops, soft_flops=float(resources['flops']),
             supernet_params=mutator.supernet_params, soft_params=float(resources['params']),
@@ -102,6 +108,12 @@ def load_subnet(subnet: Union[str, Dict]) -> Dict:
         for key in ('name', 'num_blocks', 'removable', 'kept_blocks'):
             if key not in stage:
                 raise SubnetError(f'{source}: stages[{i}] lacks "{key}"')
+    if not isinstance(subnet.setdefault('attention', []), list):
+        raise SubnetError(f'{source}: key "attention" must be a list')
+    for i, entry in enumerate(subnet['attention']):
+        for key in _ATTENTION_KEYS:
+            if key not in entry:
+                raise SubnetError(f'{source}: attention[{i}] lacks "{key}"')
     return subnet
 
 
@@ -165,3 +177,24 @@ def apply_subnet(mutator, subnet: Dict) -> None:
                               'cannot be removed (they have no identity skip)')
         mutable.set_kept([i for i, b in enumerate(removable) if b in kept])
         mutable.freeze()
+
+    attentions = dict(zip(mutator.attention_names, mutator.attentions))
+    listed = {a['name'] for a in subnet.get('attention', [])}
+    if set(attentions) != listed:
+        raise SubnetError('the subnet was written for another model: attentions differ '
+                          f'(file: {sorted(listed)[:3]}, model: {sorted(attentions)[:3]})')
+    for entry in subnet.get('attention', []):
+        mutables = attentions[entry['name']]
+        for key, size in (('num_heads', mutables.num_heads), ('head_dims', mutables.head_dims)):
+            if int(entry[key]) != size:
+                raise SubnetError(f'attention {entry["name"]}: the subnet says {key} '
+                                  f'{entry[key]}, this model has {size}')
+        for key, mutable, size in (('kept_heads', mutables.heads, mutables.num_heads),
+                                   ('kept_qk_dims', mutables.qk_dims, mutables.head_dims),
+                                   ('kept_v_dims', mutables.v_dims, mutables.head_dims)):
+            kept = entry[key]
+            if not kept or any(not 0 <= k < size for k in kept):
+                raise SubnetError(f'attention {entry["name"]}: "{key}" must be a non-empty '
+                                  f'list of indices in [0, {size - 1}], got {kept[:5]}')
+            mutable.set_kept(kept)
+            mutable.freeze()

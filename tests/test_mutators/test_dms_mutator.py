@@ -11,6 +11,7 @@ from dms_test_utils import dms_model
     ('efficientnet-b0', 40, 4, 9),  # B0's removable blocks [1, 1, 2, 2, 3]
     ('resnet18', 12, 4, 5),  # 4 residual streams + 8 block-internal widths
     ('mobilenet-v2', 25, 5, 10),  # stem, 7 streams, 16 expansions, last conv
+    ('resnet50', 37, 4, 12),  # stem, 4 residual streams, 2 widths in each of 16 bottlenecks
 ])
 def test_finds_units_and_stages_of_mmpretrain_backbones(name, units, stages, removable):
     _, mutator = dms_model(name)

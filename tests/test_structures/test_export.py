@@ -6,6 +6,7 @@ import pytest
 import torch
 from mmrazor.registry import MODELS
 
+from dms_mm.dynamic_ops.attention import PrunedMultiheadAttention
 from dms_mm.structures import (
     PrunedCheckpointError,
     SubnetError,
@@ -17,23 +18,21 @@ from dms_mm.structures import (
     scale_to_target,
     to_static,
 )
-from dms_test_utils import BACKBONES, dms_model, randomize_structure
+from dms_test_utils import BACKBONES, classifier_config, dms_model, randomize_structure
 
-ARCH = {
-    name: dict(_scope_='mmpretrain', type='ImageClassifier', backbone=backbone,
-               neck=dict(type='GlobalAveragePooling'),
-               head=dict(type='LinearClsHead', num_classes=10, in_channels=channels))
-    for name, (backbone, channels) in BACKBONES.items()
-}
+ARCH = {name: classifier_config(name) for name in list(BACKBONES) + ['deit']}
 
 
-@pytest.mark.parametrize('name', ['efficientnet-b0', 'resnet18', 'mobilenet-v2'])
+@pytest.mark.parametrize('name', ['efficientnet-b0', 'resnet18', 'mobilenet-v2', 'deit',
+                                  'resnet50'])
 def test_static_model_equals_the_hardened_searched_model(name):
     model, mutator = dms_model(name)
     randomize_structure(mutator, seed=7)
     model.eval()
     static = to_static(model, mutator).eval()
-    assert not any(type(m).__module__.startswith('dms_mm') for m in static.modules())
+    # plain modules only; a pruned attention keeps its own head dims and scale
+    assert all(type(m) is PrunedMultiheadAttention for m in static.modules()
+               if type(m).__module__.startswith('dms_mm'))
     assert not any(m._forward_hooks for m in static.modules())
     x = torch.rand(4, 3, 32, 32)
     mutator.refresh_masks('hard')
@@ -47,7 +46,7 @@ def test_static_model_equals_the_hardened_searched_model(name):
     assert blocks(model) - blocks(static) == removed > 0
 
 
-@pytest.mark.parametrize('name', ['efficientnet-b0', 'resnet18'])
+@pytest.mark.parametrize('name', ['efficientnet-b0', 'resnet18', 'deit', 'resnet50'])
 def test_real_flops_of_the_static_model_match_the_soft_count(name):
     model, mutator = dms_model(name)
     randomize_structure(mutator, seed=11)
@@ -185,3 +184,25 @@ def test_a_stage_can_lose_every_removable_block_and_be_rebuilt(tmp_path):
     x = torch.rand(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(x), static(x))
+
+
+def test_a_searched_deit_is_rebuilt_with_its_heads_dims_and_depth(tmp_path):
+    _, mutator, static, subnet, path, weights = _export(tmp_path, 'deit', seed=3)
+    assert [a['name'] for a in subnet['attention']] == mutator.attention_names
+    rebuilt = _sub_model(architecture=ARCH['deit'], subnet=path, checkpoint=weights).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x, mode='tensor'), static(x, mode='tensor'))
+    kept_layers = subnet['stages'][0]['kept_blocks']
+    assert len(rebuilt.backbone.layers) == len(kept_layers)
+    for layer, entry in zip(rebuilt.backbone.layers,
+                            [subnet['attention'][i] for i in kept_layers]):
+        assert layer.attn.num_heads == len(entry['kept_heads'])
+        assert (layer.attn.qk_dims, layer.attn.v_dims) == (len(entry['kept_qk_dims']),
+                                                           len(entry['kept_v_dims']))
+    # an attention entry that does not fit this model names the culprit
+    bad = json.loads(open(path).read())
+    bad['attention'][0]['num_heads'] = 5
+    with pytest.raises(SubnetError, match=r'attention backbone.layers.0.attn: the subnet says '
+                       'num_heads 5, this model has 3'):
+        _sub_model(architecture=ARCH['deit'], subnet=bad)

@@ -1,0 +1,356 @@
+"""Model families: what the generic tracer and stage finder cannot see.
+
+mmrazor's tracer finds the channel units of convolutional networks, and
+:func:`~dms_mm.dynamic_ops.find_stages` their stages. Some modules defeat both
+(mmpretrain's ``VisionTransformer``: the tracer finds no unit, its layers are a
+``ModuleList`` and its blocks add the FFN residual inside ``FFN``). A *model
+family* describes such a module once:
+
+* the tracer keeps it opaque (a leaf); the family lists the channels that
+  consume its input and the channels of its output, which join the tracer's
+  units on either side (so the layers around it, such as a classifier head,
+  are pruned consistently);
+* units wholly inside it, stages of removable blocks and how a block's
+  residual is scaled, attention modules, parameters that are not layers
+  (``cls_token``), and fix-ups of the static module after export.
+
+A family is a class registered with :func:`register_model_family`; the
+mutator uses every registered family whose ``module_types`` occur in the
+model. :class:`VisionTransformerFamily` is the one dms_mm ships;
+:class:`DeclaredAttentionFamily` serves attention modules a config declares
+(``DMSMutator(attention=dict(types=...))``).
+"""
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
+
+import torch
+from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils.attention import MultiheadAttention
+from torch import nn
+
+from dms_mm.dynamic_ops.attention import AttentionSpec, PrunedMultiheadAttention
+from dms_mm.dynamic_ops.depth import BlockInfo, BranchScaleHook, IdentityBranchScaleHook, StageInfo
+
+_FAMILIES: List[type] = []
+
+
+def register_model_family(cls: type) -> type:
+    """Class decorator: the mutator will use this family where it applies."""
+    if cls not in _FAMILIES:
+        _FAMILIES.append(cls)
+    return cls
+
+
+def registered_families() -> List[type]:
+    return list(_FAMILIES)
+
+
+def channel(name: str, start: int, end: int, is_output: bool) -> Dict:
+    """One channel entry of an mmrazor unit config."""
+    return dict(name=name, start=int(start), end=int(end), expand_ratio=1,
+                is_output_channel=bool(is_output))
+
+
+class FamilyStage(NamedTuple):
+    """A stage a family found, and how to scale one of its blocks.
+
+    ``scale(block, mutable, index, name)`` registers the hooks that scale the
+    block's residual branches by ``mutable.mask[index]``.
+    """
+    info: StageInfo
+    scale: Callable
+
+
+class ModelFamily:
+    """Base class of a model family (see the module docstring).
+
+    Subclasses set ``module_types`` and override what applies; names passed
+    to and returned by the methods are full module names in the model.
+    """
+
+    #: the module types this family handles
+    module_types: Tuple[type, ...] = ()
+
+    def roots(self, model: nn.Module) -> List[Tuple[str, nn.Module]]:
+        """The modules of the model this family handles (outermost only)."""
+        found = []
+        for name, module in model.named_modules():
+            if isinstance(module, self.module_types) and not any(
+                    name.startswith(r + '.') for r, _ in found):
+                found.append((name, module))
+        return found
+
+    def stand_in(self, name: str, root: nn.Module) -> nn.Module:
+        """What the tracer sees in place of ``root``: a :class:`StandInConv`
+        or :class:`StandInLinear` mapping its input channels to its output
+        width, with outputs shaped as ``root``'s."""
+        raise NotImplementedError
+
+    def input_channels(self, name: str, root: nn.Module) -> List[Dict]:
+        """Channels inside ``root`` that consume its input."""
+        return []
+
+    def output_channels(self, name: str, root: nn.Module) -> Tuple[int, List[Dict]]:
+        """The width of ``root``'s output, and the channels inside ``root``
+        that produce (and re-read) it."""
+        raise NotImplementedError
+
+    def inner_units(self, name: str, root: nn.Module) -> List[Dict]:
+        """Unit configs wholly inside ``root``."""
+        return []
+
+    def stages(self, name: str, root: nn.Module) -> List[FamilyStage]:
+        return []
+
+    def attentions(self, name: str, root: nn.Module) -> List[Tuple[str, AttentionSpec]]:
+        """Attention modules inside ``root`` (with ``root`` itself possibly)."""
+        return []
+
+    def search_dims(self) -> bool:
+        """Whether the head dims of this family's attentions are searched."""
+        return True
+
+    def output_param_elements(self, root: nn.Module) -> int:
+        """Parameter elements per output channel held outside any layer
+        (e.g. ``cls_token`` and ``pos_embed``: one per token)."""
+        return 0
+
+    def finish_static(self, root: nn.Module, kept_output: Optional[torch.Tensor],
+                      removed: Dict[str, List[int]]) -> None:
+        """Fix up ``root`` after its layers became static.
+
+        Args:
+            root (nn.Module): The static module.
+            kept_output (Tensor | None): Kept output channel indices.
+            removed (dict): Stage name (relative to ``root``) -> removed
+                block positions.
+        """
+
+
+class StandInConv(nn.Conv2d):
+    """A 1x1 convolution traced in place of a family module that reads images;
+    ``outputs`` says how to shape each of its outputs (``'pool'``: ``(B, C)``,
+    ``'map'``: ``(B, C, H, W)``, ``'tokens'``: ``(B, HW, C)``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, outputs: Sequence[str]):
+        super().__init__(in_channels, out_channels, 1, stride=stride, bias=False)
+        self.outputs = tuple(outputs)
+
+    def forward(self, x):
+        y = super().forward(x)
+        shaped = {'pool': lambda t: t.mean((2, 3)), 'map': lambda t: t,
+                  'tokens': lambda t: t.flatten(2).transpose(1, 2)}
+        return tuple(shaped[kind](y) for kind in self.outputs)
+
+
+class StandInLinear(nn.Linear):
+    """A linear traced in place of a family module over ``(..., C)`` tokens."""
+
+
+STAND_IN_TYPES = (StandInConv, StandInLinear)
+
+
+def _is_layer_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.LayerNorm)
+
+
+@register_model_family
+class VisionTransformerFamily(ModelFamily):
+    """mmpretrain's ``VisionTransformer`` (ViT, DeiT), with ``ffn_type='origin'``.
+
+    * one embedding unit: patch-embedding output, every LayerNorm, each
+      attention's ``proj`` output and FFN output, each ``qkv`` and FFN input,
+      and whatever reads the backbone output (the head);
+    * an MLP-hidden unit per layer;
+    * heads, q/k and v dims of each attention;
+    * depth: ``layers``; a layer's attention and FFN residuals share one mask.
+    """
+
+    module_types = (VisionTransformer, )
+
+    def _check(self, name: str, root: VisionTransformer) -> None:
+        for i, layer in enumerate(root.layers):
+            where = f'{name}.layers.{i}'
+            if not isinstance(layer.attn, MultiheadAttention):
+                raise NotImplementedError(f'{where}.attn is {type(layer.attn).__name__}; the '
+                                          'VisionTransformer family handles MultiheadAttention')
+            if not isinstance(layer.ffn.layers, nn.Sequential) or len(layer.ffn.layers) != 3:
+                raise NotImplementedError(f'{where}.ffn: only ffn_type="origin" with two '
+                                          'linears is handled')
+            for part in ('attn.gamma1', 'ffn.gamma2'):
+                if any(True for _ in layer.get_submodule(part).parameters()):
+                    raise NotImplementedError(f'{where}.{part}: layer scale is not handled '
+                                              '(set layer_scale_init_value=0)')
+
+    def stand_in(self, name, root):
+        kinds = {'cls_token': 'pool', 'avg_featmap': 'pool', 'featmap': 'map', 'raw': 'tokens'}
+        conv = root.patch_embed.projection
+        return StandInConv(conv.in_channels, root.embed_dims, conv.stride[0],
+                           [kinds[root.out_type]] * len(root.out_indices))
+
+    def input_channels(self, name, root):
+        conv = root.patch_embed.projection
+        return [channel(f'{name}.patch_embed.projection', 0, conv.in_channels, False)]
+
+    def output_channels(self, name, root):
+        self._check(name, root)
+        embed = root.embed_dims
+        channels = [channel(f'{name}.patch_embed.projection', 0, embed, True)]
+        for sub, module in root.named_modules():
+            if sub and _is_layer_norm(module):
+                channels.append(channel(f'{name}.{sub}', 0, embed, True))
+                channels.append(channel(f'{name}.{sub}', 0, embed, False))
+        for i in range(len(root.layers)):
+            layer = f'{name}.layers.{i}'
+            channels += [
+                channel(f'{layer}.attn.qkv', 0, embed, False),
+                channel(f'{layer}.attn.proj', 0, embed, True),
+                channel(f'{layer}.ffn.layers.0.0', 0, embed, False),
+                channel(f'{layer}.ffn.layers.1', 0, embed, True),
+            ]
+        return embed, channels
+
+    def inner_units(self, name, root):
+        units = []
+        for i, layer in enumerate(root.layers):
+            hidden = layer.ffn.layers[0][0].out_features
+            prefix = f'{name}.layers.{i}.ffn.layers'
+            units.append(dict(
+                init_args=dict(num_channels=hidden),
+                channels=dict(output_related=[channel(f'{prefix}.0.0', 0, hidden, True)],
+                              input_related=[channel(f'{prefix}.1', 0, hidden, False)])))
+        return units
+
+    def attentions(self, name, root):
+        return [(f'{name}.layers.{i}.attn', AttentionSpec()) for i in range(len(root.layers))]
+
+    def stages(self, name, root):
+        reason = 'transformer layer: attention and MLP residuals scaled by one mask'
+        blocks = [BlockInfo(f'{name}.layers.{i}', True, reason) for i in range(len(root.layers))]
+        return [FamilyStage(StageInfo(f'{name}.layers', blocks), _scale_transformer_layer)]
+
+    def output_param_elements(self, root):
+        tokens = root.pos_embed.shape[1] if root.pos_embed is not None else 0
+        return tokens + (1 if root.cls_token is not None else 0)
+
+    def finish_static(self, root, kept_output, removed):
+        if kept_output is not None:
+            for key in ('cls_token', 'pos_embed'):
+                param = getattr(root, key, None)
+                if param is not None:
+                    setattr(root, key, nn.Parameter(param.detach()[..., kept_output].clone(),
+                                                    requires_grad=param.requires_grad))
+            root.embed_dims = int(len(kept_output))
+        gone = sorted(removed.get('layers', []))
+        if gone:
+            old = list(range(root.num_layers))
+            kept = [i for i in old if i not in gone]
+            # an output taken after a removed layer comes from the last kept layer before it
+            root.out_indices = sorted({
+                max([k for k in range(len(kept)) if kept[k] <= index], default=0)
+                for index in root.out_indices})
+            root.num_layers = len(kept)
+
+
+def _scale_transformer_layer(layer: nn.Module, mutable, index: int, name: str) -> list:
+    """``x + m * attn(ln1(x))``, then ``y + m * ffn(ln2(y))``."""
+    return [
+        layer.attn.register_forward_hook(BranchScaleHook(mutable, index, f'{name}.attn')),
+        layer.ffn.register_forward_hook(
+            IdentityBranchScaleHook(mutable, index, f'{name}.ffn'), with_kwargs=True),
+    ]
+
+
+class DeclaredAttentionFamily(ModelFamily):
+    """Attention modules a config declares, by class name:
+    ``DMSMutator(attention=dict(types=dict(MyAttention=dict(qkv='to_qkv', proj='out'))))``.
+
+    The module's ``qkv`` consumes its input and ``proj`` produces its output,
+    so both join the tracer's units around it; its heads are searched. Its
+    head dims stay whole (its forward owns the head dim and the scale), and
+    export sets its ``num_heads`` attribute (and ``embed_dims``, when it has
+    one) after slicing ``qkv`` and ``proj``.
+    """
+
+    def __init__(self, types: Dict[str, Dict]):
+        self.specs: Dict[str, AttentionSpec] = {}
+        for type_name, spec in types.items():
+            unknown = set(spec) - set(AttentionSpec._fields)
+            if unknown:
+                raise KeyError(f'attention.types.{type_name}: unknown keys {sorted(unknown)}; '
+                               f'known: {list(AttentionSpec._fields)}')
+            self.specs[type_name] = AttentionSpec(**spec)
+
+    def _spec(self, module: nn.Module) -> Optional[AttentionSpec]:
+        from dms_mm.dynamic_ops.depth import type_matches
+        for type_name, spec in self.specs.items():
+            if type_matches(module, (type_name, )):
+                return spec
+        return None
+
+    def roots(self, model):
+        found = []
+        for name, module in model.named_modules():
+            if self._spec(module) is not None and not any(
+                    name.startswith(r + '.') for r, _ in found):
+                found.append((name, module))
+        return found
+
+    def _linear(self, name: str, root: nn.Module, attr: str) -> nn.Linear:
+        spec = self._spec(root)
+        child = getattr(root, getattr(spec, attr), None)
+        if not isinstance(child, nn.Linear):
+            raise ValueError(f'attention.types: {name} ({type(root).__name__}) has no linear '
+                             f'{getattr(spec, attr)!r} (its {attr})')
+        return child
+
+    def stand_in(self, name, root):
+        qkv, proj = self._linear(name, root, 'qkv'), self._linear(name, root, 'proj')
+        return StandInLinear(qkv.in_features, proj.out_features)
+
+    def input_channels(self, name, root):
+        qkv = self._linear(name, root, 'qkv')
+        return [channel(f'{name}.{self._spec(root).qkv}', 0, qkv.in_features, False)]
+
+    def output_channels(self, name, root):
+        proj = self._linear(name, root, 'proj')
+        return proj.out_features, [channel(f'{name}.{self._spec(root).proj}', 0,
+                                           proj.out_features, True)]
+
+    def attentions(self, name, root):
+        return [(name, self._spec(root))]
+
+    def search_dims(self) -> bool:
+        return False
+
+
+def static_attention(module: nn.Module, spec: AttentionSpec, mutables) -> nn.Module:
+    """The static form of a searched attention whose linears are already
+    static along the embedding."""
+    qkv, proj = getattr(module, spec.qkv), getattr(module, spec.proj)
+    if isinstance(module, MultiheadAttention) and spec == AttentionSpec():
+        return PrunedMultiheadAttention.from_searched(module, mutables, qkv, proj)
+    from dms_mm.dynamic_ops.attention import _slice_linear
+    setattr(module, spec.qkv, _slice_linear(qkv, rows=mutables.qkv_rows().to(qkv.weight.device)))
+    setattr(module, spec.proj,
+            _slice_linear(proj, cols=mutables.proj_columns().to(proj.weight.device)))
+    heads = len(mutables.kept()['heads'])
+    setattr(module, spec.num_heads, heads)
+    if hasattr(module, 'embed_dims') and isinstance(module.embed_dims, int):
+        module.embed_dims = heads * mutables.head_dims
+    return module
+
+
+def families_for(model: nn.Module, declared_attention: Dict[str, Dict]) -> List[
+        Tuple[ModelFamily, str, nn.Module]]:
+    """Every (family, root name, root) that applies to ``model``."""
+    families: Sequence[ModelFamily] = [cls() for cls in registered_families()]
+    if declared_attention:
+        families = list(families) + [DeclaredAttentionFamily(declared_attention)]
+    found = []
+    for family in families:
+        for name, root in family.roots(model):
+            if not name:
+                raise ValueError(f'{type(family).__name__}: the whole model is a '
+                                 f'{type(root).__name__}; wrap it in a model')
+            found.append((family, name, root))
+    return found

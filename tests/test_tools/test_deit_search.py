@@ -1,0 +1,66 @@
+"""DeiT end to end through tools/: a tiny search on the digits, its export, a short
+retrain of the exported model and its test."""
+import json
+import re
+import subprocess
+
+import pytest
+
+SEARCH = 'configs/dms/deit/dms_deit-tiny_search_digits.py'
+RETRAIN = 'configs/dms/deit/dms_deit-tiny_retrain_digits.py'
+# 256 training images (8 iterations an epoch), 3 epochs: decay, then refine
+TINY = ['train_dataloader.dataset.indices=256', 'val_dataloader.dataset.indices=128',
+        'test_dataloader.dataset.indices=128', 'train_cfg.max_epochs=3',
+        'train_cfg.val_interval=3', 'default_hooks.logger.interval=4',
+        'param_scheduler.0.end=8']
+
+
+def _run(args, cwd, python_exe):
+    proc = subprocess.run([python_exe] + args, cwd=cwd, capture_output=True, text=True,
+                          timeout=900)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-6000:]
+    return output
+
+
+@pytest.fixture(scope='module')
+def pipeline(tmp_path_factory, repo_root, python_exe):
+    root = tmp_path_factory.mktemp('deit')
+    search_dir, retrain_dir = root / 'search', root / 'retrain'
+    search = _run(['tools/train.py', SEARCH, '--work-dir', str(search_dir), '--cfg-options',
+                   *TINY], repo_root, python_exe)
+    export = search_dir / 'dms_export'
+    retrain = _run(['tools/train.py', RETRAIN, '--work-dir', str(retrain_dir), '--cfg-options',
+                    f'model.subnet={export}/subnet.json', f'model.checkpoint={export}/pruned.pth',
+                    *TINY[:3], 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1'],
+                   repo_root, python_exe)
+    test = _run(['tools/test.py', RETRAIN, str(retrain_dir / 'epoch_1.pth'), '--cfg-options',
+                 f'model.subnet={export}/subnet.json', f'model.checkpoint={export}/pruned.pth',
+                 *TINY[:3]], repo_root, python_exe)
+    return search, json.loads((export / 'subnet.json').read_text()), retrain, test
+
+
+def test_the_search_finds_heads_dims_mlp_embedding_and_depth(pipeline):
+    search, subnet, _, _ = pipeline
+    assert '6 searchable attentions' in search and '7 searchable channel units' in search
+    assert [s['name'] for s in subnet['stages']] == ['backbone.layers']
+    assert len(subnet['attention']) == 6
+    for entry in subnet['attention']:
+        assert 1 <= len(entry['kept_heads']) <= entry['num_heads'] == 4
+        assert 1 <= len(entry['kept_qk_dims']) <= entry['head_dims'] == 16
+
+
+def test_the_export_is_counted_against_the_target(pipeline):
+    _, subnet, _, _ = pipeline
+    res = subnet['resources']
+    # mmengine's count of the static model is DMS's own count of the hard structure
+    assert res['static_flops'] == pytest.approx(res['soft_flops'], rel=1e-6)
+    assert res['static_params'] == pytest.approx(res['soft_params'], rel=1e-6)
+    assert res['static_flops'] < res['counted_supernet_flops']  # pruned, in 24 iterations
+    assert res['target_ratio'] == 0.4
+
+
+def test_the_exported_model_retrains_and_tests(pipeline):
+    _, _, retrain, test = pipeline
+    assert 'DMSSubModel: loaded the searched weights' in retrain
+    assert re.search(r'Epoch\(test\) \[\d+/\d+\]\s+accuracy/top1: [\d.]+', test)
