@@ -1,4 +1,7 @@
-from .hooks import DMSExportHook, DMSPlotHook, DMSSchedulerHook
+from .hooks import ArchitectureHook, DMSExportHook, DMSPlotHook, DMSSchedulerHook
 from .optimizers import DMSOptimWrapperConstructor
 
-__all__ = ['DMSExportHook', 'DMSOptimWrapperConstructor', 'DMSPlotHook', 'DMSSchedulerHook']
+__all__ = [
+    'ArchitectureHook', 'DMSExportHook', 'DMSOptimWrapperConstructor', 'DMSPlotHook',
+    'DMSSchedulerHook'
+]

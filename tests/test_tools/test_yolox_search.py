@@ -1,0 +1,93 @@
+"""mmdet's YOLOX through the tools, as a user runs them: make the shapes set, search
+(with the export at the end), retrain the exported structure, test it for a bbox mAP."""
+import json
+import re
+import subprocess
+
+import pytest
+
+SEARCH = 'configs/dms/yolox/dms_yolox-tiny_search_shapes.py'
+RETRAIN = 'configs/dms/yolox/dms_yolox-tiny_retrain_shapes.py'
+
+
+def _run(cmd, cwd, timeout=900):
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f'{" ".join(cmd)} failed:\n{output[-6000:]}'
+    return output
+
+
+def _data(root):
+    """Point the tiny configs at a generated set outside the checkout."""
+    ann_file = f'{root}/annotations/instances_val.json'
+    return [f'train_dataloader.dataset.dataset.data_root={root}/',
+            f'val_dataloader.dataset.data_root={root}/',
+            f'test_dataloader.dataset.data_root={root}/',
+            f'val_evaluator.ann_file={ann_file}', f'test_evaluator.ann_file={ann_file}']
+
+
+@pytest.fixture(scope='module')
+def shapes(tmp_path_factory, repo_root, python_exe):
+    root = tmp_path_factory.mktemp('shapes_coco')
+    out = _run([python_exe, 'tools/make_shapes_coco.py', str(root), '--num-train', '32',
+                '--num-val', '16'], repo_root)
+    assert 'classes: rectangle, circle, triangle' in out
+    return root
+
+
+@pytest.fixture(scope='module')
+def search(shapes, tmp_path_factory, repo_root, python_exe):
+    work_dir = tmp_path_factory.mktemp('yolox_search')
+    # 32 images in batches of 16: 2 iterations an epoch; the last 2 of the 3 epochs
+    # without Mosaic/RandomAffine and with the L1 loss (YOLOXModeSwitchHook, num_last_epochs=1)
+    out = _run([python_exe, 'tools/train.py', SEARCH, '--work-dir', str(work_dir),
+                '--cfg-options', 'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
+                'default_hooks.logger.interval=1', *_data(shapes)], repo_root)
+    return out, work_dir
+
+
+def test_search_runs_mmdet_yolox_hooks_on_the_architecture(search):
+    out, _ = search
+    assert 'No mosaic and mixup aug now!' in out and 'Add additional L1 loss now!' in out
+    assert 'DMSMutator summary' in out
+    last = re.search(r'Epoch\(train\)\s+\[3\]\[2/2\].*', out).group(0)
+    assert 'loss_l1: ' in last and 'flops_ratio: ' in last and 'loss_resource: ' in last
+    assert re.search(r'coco/bbox_mAP: [\d.]+', out)
+
+
+def test_export_hook_writes_the_searched_yolox(search):
+    _, work_dir = search
+    export = work_dir / 'dms_export'
+    subnet = json.loads((export / 'subnet.json').read_text())
+    assert (export / 'pruned.pth').is_file()
+    assert subnet['model']['type'] == 'YOLOX' and subnet['demo_input'] == [1, 3, 128, 128]
+    parts = {u['name'].split('.')[0] for u in subnet['units'] if u['searched']}
+    assert parts == {'backbone', 'neck', 'bbox_head'}
+    assert [s['name'] for s in subnet['stages']] == \
+        [f'backbone.stage{i}.1.blocks' for i in (1, 2, 3)]
+    res = subnet['resources']
+    # mmengine's count of the exported model is DMS's soft count (plus the upsampling)
+    assert res['static_flops'] == pytest.approx(res['soft_flops'], rel=1e-3)
+    assert res['static_params'] == pytest.approx(res['soft_params'], rel=1e-6)
+    assert res['static_flops'] < res['counted_supernet_flops']
+
+
+def test_retrain_the_exported_structure_then_test_it(search, shapes, tmp_path, repo_root,
+                                                     python_exe):
+    _, work_dir = search
+    export = work_dir / 'dms_export'
+    retrain_dir = tmp_path / 'retrain'
+    out = _run([python_exe, 'tools/train.py', RETRAIN, '--work-dir', str(retrain_dir),
+                '--cfg-options', f'model.subnet={export}/subnet.json',
+                f'model.checkpoint={export}/pruned.pth', 'train_cfg.max_epochs=1',
+                'train_cfg.val_interval=1', *_data(shapes)], repo_root)
+    assert 'DMSSubModel: loaded the searched weights' in out
+    assert 'DMSConv2d' not in out and 'DMSAlgorithm' not in out  # a plain YOLOX
+    assert (retrain_dir / 'epoch_1.pth').is_file()
+    out = _run([python_exe, 'tools/test.py', RETRAIN, str(retrain_dir / 'epoch_1.pth'),
+                '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+                f'model.subnet={export}/subnet.json', 'model.checkpoint=None',
+                *_data(shapes)], repo_root)
+    maps = re.findall(r'coco/bbox_mAP: ([\d.]+)', out)
+    assert maps and 0.0 <= float(maps[-1]) <= 1.0
+    assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all' in out
