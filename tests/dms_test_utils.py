@@ -1,5 +1,11 @@
-"""Shared test helpers: small OpenMMLab models under DMS, and their pruned copies."""
+"""Shared test helpers: small OpenMMLab models under DMS, their pruned copies, and
+CPU process groups (gloo) for the distributed tests."""
+import os
+import socket
+
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from mmengine.analysis import FlopAnalyzer
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
@@ -72,3 +78,30 @@ def mmengine_flops(model, size=32):
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     return analyzer.total(), analyzer.by_operator()
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def _gloo_entry(rank, worker, world_size, port, out_dir):
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
+    dist.init_process_group('gloo', rank=rank, world_size=world_size)
+    try:
+        worker(rank, world_size, out_dir)
+    finally:
+        dist.destroy_process_group()
+    # Leave without the interpreter's teardown: gloo's threads sometimes abort it
+    # ("terminate called without an active exception", SIGABRT) after all work is
+    # done and written. Reached only when the worker succeeded.
+    os._exit(0)
+
+
+def spawn_gloo(worker, world_size, out_dir):
+    """Run ``worker(rank, world_size, out_dir)`` in ``world_size`` CPU processes
+    that form one gloo process group; raises if any of them fails."""
+    mp.spawn(_gloo_entry, args=(worker, world_size, free_port(), str(out_dir)),
+             nprocs=world_size, join=True)

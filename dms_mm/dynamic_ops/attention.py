@@ -197,8 +197,8 @@ class PrunedMultiheadAttention(MultiheadAttention):
         kept = mutables.kept()
         rows, cols = mutables.qkv_rows().to(qkv.weight.device), \
             mutables.proj_columns().to(proj.weight.device)
-        new.qkv = _slice_linear(qkv, rows=rows)
-        new.proj = _slice_linear(proj, cols=cols)
+        new.qkv = slice_linear(qkv, rows=rows)
+        new.proj = slice_linear(proj, cols=cols)
         new.num_heads = len(kept['heads'])
         new.qk_dims, new.v_dims = len(kept['qk_dims']), len(kept['v_dims'])
         new.head_dims = new.v_dims
@@ -211,8 +211,9 @@ class PrunedMultiheadAttention(MultiheadAttention):
                 f'scale={self.scale:.5f}')
 
 
-def _slice_linear(linear: nn.Linear, rows: Optional[torch.Tensor] = None,
-                  cols: Optional[torch.Tensor] = None) -> nn.Linear:
+def slice_linear(linear: nn.Linear, rows: Optional[torch.Tensor] = None,
+                 cols: Optional[torch.Tensor] = None) -> nn.Linear:
+    """A new ``nn.Linear`` with the given output rows and input columns."""
     weight = linear.weight.detach()
     bias = linear.bias.detach() if linear.bias is not None else None
     if rows is not None:

@@ -57,6 +57,14 @@ def _static_counts(module: nn.Module, in_shape, out_shape) -> Tuple[float, float
     return float(flops), float(params)
 
 
+def _check_types_present(model: nn.Module, type_names, key: str) -> None:
+    """Raise when a config key names a module type the model does not have."""
+    missing = [t for t in type_names if not any(type_matches(m, (t, )) for m in model.modules())]
+    if missing:
+        raise ValueError(f'DMSMutator: {key} names {missing}, but the model has no module of '
+                         'that type')
+
+
 class _AttentionCounter:
     """Soft FLOPs/params of one attention (its qkv and proj linears included)."""
 
@@ -81,9 +89,8 @@ class _OutputParamCounter:
     """Parameters of a family module that scale with its output width
     (``cls_token``, ``pos_embed``)."""
 
-    def __init__(self, unit, elements: int, root: nn.Module):
-        self.unit, self.elements = unit, elements
-        self.width = next(p.shape[-1] for n, p in root.named_parameters(recurse=False))
+    def __init__(self, unit, elements: int, width: int):
+        self.unit, self.elements, self.width = unit, elements, width
 
     def soft_flops(self):
         return torch.zeros(())
@@ -181,11 +188,7 @@ class DMSMutator(ChannelMutator):
 
     def prepare_from_supernet(self, supernet: nn.Module) -> None:
         declared = dict(self.attention_cfg['types'] or {})
-        missing = [t for t in declared
-                   if not any(type_matches(m, (t, )) for m in supernet.modules())]
-        if missing:
-            raise ValueError(f'DMSMutator: attention.types names {missing}, but the model has '
-                             'no module of that type')
+        _check_types_present(supernet, declared, 'attention.types')
         families = families_for(supernet, declared)
         family_stages = []
         for family, name, root in families:
@@ -193,11 +196,7 @@ class DMSMutator(ChannelMutator):
         stages = []
         if self.depth_cfg['enabled']:
             removable_types = tuple(self.depth_cfg['removable_types'])
-            missing = [t for t in removable_types
-                       if not any(type_matches(m, (t, )) for m in supernet.modules())]
-            if missing:
-                raise ValueError(f'DMSMutator: depth.removable_types names {missing}, but the '
-                                 'model has no module of that type')
+            _check_types_present(supernet, removable_types, 'depth.removable_types')
             exclude = tuple(self.depth_cfg['exclude']) + tuple(n for _, n, _ in families)
             stages = [(stage, None) for stage in find_stages(supernet, exclude, removable_types)]
             stages += [(fs.info, fs.scale) for fs in family_stages
@@ -378,8 +377,9 @@ class DMSMutator(ChannelMutator):
             unit = self.family_output_units.get(root_name)
             elements = family.output_param_elements(modules[root_name])
             if elements:
-                self._counted.append((root_name, _OutputParamCounter(unit, elements, modules[
-                    root_name]), None, None))
+                width = family.output_channels(root_name, modules[root_name])[0]
+                self._counted.append(
+                    (root_name, _OutputParamCounter(unit, elements, width), None, None))
 
     # ---------------------------------------------------------------- masks
     @property

@@ -27,8 +27,14 @@ from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils.attention import MultiheadAttention
 from torch import nn
 
-from dms_mm.dynamic_ops.attention import AttentionSpec, PrunedMultiheadAttention
-from dms_mm.dynamic_ops.depth import BlockInfo, BranchScaleHook, IdentityBranchScaleHook, StageInfo
+from dms_mm.dynamic_ops.attention import AttentionSpec, PrunedMultiheadAttention, slice_linear
+from dms_mm.dynamic_ops.depth import (
+    BlockInfo,
+    BranchScaleHook,
+    IdentityBranchScaleHook,
+    StageInfo,
+    type_matches,
+)
 
 _FAMILIES: List[type] = []
 
@@ -281,7 +287,6 @@ class DeclaredAttentionFamily(ModelFamily):
             self.specs[type_name] = AttentionSpec(**spec)
 
     def _spec(self, module: nn.Module) -> Optional[AttentionSpec]:
-        from dms_mm.dynamic_ops.depth import type_matches
         for type_name, spec in self.specs.items():
             if type_matches(module, (type_name, )):
                 return spec
@@ -329,10 +334,9 @@ def static_attention(module: nn.Module, spec: AttentionSpec, mutables) -> nn.Mod
     qkv, proj = getattr(module, spec.qkv), getattr(module, spec.proj)
     if isinstance(module, MultiheadAttention) and spec == AttentionSpec():
         return PrunedMultiheadAttention.from_searched(module, mutables, qkv, proj)
-    from dms_mm.dynamic_ops.attention import _slice_linear
-    setattr(module, spec.qkv, _slice_linear(qkv, rows=mutables.qkv_rows().to(qkv.weight.device)))
+    setattr(module, spec.qkv, slice_linear(qkv, rows=mutables.qkv_rows().to(qkv.weight.device)))
     setattr(module, spec.proj,
-            _slice_linear(proj, cols=mutables.proj_columns().to(proj.weight.device)))
+            slice_linear(proj, cols=mutables.proj_columns().to(proj.weight.device)))
     heads = len(mutables.kept()['heads'])
     setattr(module, spec.num_heads, heads)
     if hasattr(module, 'embed_dims') and isinstance(module.embed_dims, int):

@@ -1,6 +1,5 @@
 """mmengine's distributed wrapper accepts a CPU module (gloo, one process)."""
 import os
-import socket
 
 import pytest
 import torch
@@ -9,12 +8,7 @@ from mmengine.model import MMDistributedDataParallel
 from torch import nn
 
 import dms_mm  # noqa: F401
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from dms_test_utils import free_port
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='the fix only acts without CUDA')
@@ -22,7 +16,7 @@ def test_ddp_wraps_cpu_module_with_device_ids(monkeypatch):
     from mmengine.dist import utils as dist_utils
 
     monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
-    monkeypatch.setenv('MASTER_PORT', str(_free_port()))
+    monkeypatch.setenv('MASTER_PORT', str(free_port()))
     monkeypatch.setenv('RANK', '0')
     monkeypatch.setenv('LOCAL_RANK', '0')
     monkeypatch.setenv('WORLD_SIZE', '1')

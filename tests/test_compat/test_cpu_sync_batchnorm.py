@@ -3,22 +3,14 @@ its output, its gradients and its running statistics are those of one
 BatchNorm over the whole batch of all ranks. Two processes with batches of
 different sizes."""
 import os
-import socket
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 from dms_mm.compat import cpu_sync_batchnorm
+from dms_test_utils import spawn_gloo
 
 WORLD_SIZE = 2
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 def _data(world_size):
@@ -38,37 +30,27 @@ def _layer(cls):
     return layer
 
 
-def _worker(rank, world_size, port, out_dir):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
-    try:
-        from mmengine.model import MMDistributedDataParallel
+def _worker(rank, world_size, out_dir):
+    from mmengine.model import MMDistributedDataParallel
 
-        import dms_mm  # noqa: F401  (applies the fix)
+    import dms_mm  # noqa: F401  (applies the fix)
 
-        inputs, weights = _data(world_size)
-        layer = _layer(nn.SyncBatchNorm)
-        # torch's DDP refuses a CPU module with SyncBatchNorm without the fix
-        model = MMDistributedDataParallel(module=layer, broadcast_buffers=False)
-        x = inputs[rank].clone().requires_grad_(True)
-        out = model(x)
-        (out * weights[rank]).sum().backward()
-        torch.save(dict(out=out.detach(), grad=x.grad, weight_grad=layer.weight.grad,
-                        bias_grad=layer.bias.grad, running_mean=layer.running_mean,
-                        running_var=layer.running_var),
-                   os.path.join(out_dir, f'rank{rank}.pth'))
-    finally:
-        dist.destroy_process_group()
-    # Leave without the interpreter's teardown: gloo's threads sometimes abort it
-    # ("terminate called without an active exception", SIGABRT) after all work is
-    # done and written. Reached only when the worker succeeded.
-    os._exit(0)
+    inputs, weights = _data(world_size)
+    layer = _layer(nn.SyncBatchNorm)
+    # torch's DDP refuses a CPU module with SyncBatchNorm without the fix
+    model = MMDistributedDataParallel(module=layer, broadcast_buffers=False)
+    x = inputs[rank].clone().requires_grad_(True)
+    out = model(x)
+    (out * weights[rank]).sum().backward()
+    torch.save(dict(out=out.detach(), grad=x.grad, weight_grad=layer.weight.grad,
+                    bias_grad=layer.bias.grad, running_mean=layer.running_mean,
+                    running_var=layer.running_var),
+               os.path.join(out_dir, f'rank{rank}.pth'))
 
 
 def test_sync_batchnorm_on_cpu_is_batchnorm_over_all_ranks(tmp_path):
     assert cpu_sync_batchnorm.is_applied()
-    mp.spawn(_worker, args=(WORLD_SIZE, _free_port(), str(tmp_path)), nprocs=WORLD_SIZE,
-             join=True)
+    spawn_gloo(_worker, WORLD_SIZE, tmp_path)
     ranks = [torch.load(tmp_path / f'rank{r}.pth') for r in range(WORLD_SIZE)]
 
     inputs, weights = _data(WORLD_SIZE)

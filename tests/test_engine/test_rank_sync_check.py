@@ -3,66 +3,50 @@ they do, and every rank stops with an error naming the mutable when they do not;
 DMSExportHook refuses to write a subnet the ranks disagree on. Two CPU processes
 on gloo."""
 import os
-import socket
 from types import SimpleNamespace
 
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from dms_test_utils import spawn_gloo
 
 
-def _worker(rank, world_size, port, out_dir):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
-    try:
-        import torch
+def _worker(rank, world_size, out_dir):
+    import torch
 
-        from dms_mm.engine import DMSExportHook, DMSSchedulerHook
-        from dms_mm.mutators import DMSMutator
+    from dms_mm.engine import DMSExportHook, DMSSchedulerHook
+    from dms_mm.mutators import DMSMutator
 
-        torch.manual_seed(0)
-        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                              nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1),
-                              nn.Flatten(), nn.Linear(8, 2))
-        mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
-                                            tracer_type='FxTracer'))
-        mutator.prepare_from_supernet(model)
-        mutable = mutator.units[-1].mutable_channel
-        with torch.no_grad():  # a searched state: half the channels kept
-            mutable.importance.copy_(torch.arange(mutable.num_elements, dtype=torch.float))
-            mutable.keep_ratio.fill_(0.5)
-        hook = DMSSchedulerHook()
-        hook.check_ranks_agree(mutator, iteration=1)  # the same on both ranks
-        runner = SimpleNamespace(model=SimpleNamespace(mutator=mutator), work_dir=out_dir,
-                                 cfg={}, logger=None)
-        if rank == 1:  # as a rank that missed an all-reduce would drift
-            mutable.importance[0] += 100.0
-        messages = []
-        for check in (lambda: hook.check_ranks_agree(mutator, iteration=2),
-                      lambda: DMSExportHook().after_train(runner)):
-            try:
-                check()
-                messages.append('no error')
-            except RuntimeError as e:
-                messages.append(str(e))
-        with open(os.path.join(out_dir, f'rank{rank}.txt'), 'w') as f:
-            f.write('\n'.join(messages + [mutator.units[-1].name]))
-    finally:
-        dist.destroy_process_group()
-    # Leave without the interpreter's teardown: gloo's threads sometimes abort it
-    # ("terminate called without an active exception", SIGABRT) after all work is
-    # done and written. Reached only when the worker succeeded.
-    os._exit(0)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(8, 2))
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
+                                        tracer_type='FxTracer'))
+    mutator.prepare_from_supernet(model)
+    mutable = mutator.units[-1].mutable_channel
+    with torch.no_grad():  # a searched state: half the channels kept
+        mutable.importance.copy_(torch.arange(mutable.num_elements, dtype=torch.float))
+        mutable.keep_ratio.fill_(0.5)
+    hook = DMSSchedulerHook()
+    hook.check_ranks_agree(mutator, iteration=1)  # the same on both ranks
+    runner = SimpleNamespace(model=SimpleNamespace(mutator=mutator), work_dir=out_dir,
+                             cfg={}, logger=None)
+    if rank == 1:  # as a rank that missed an all-reduce would drift
+        mutable.importance[0] += 100.0
+    messages = []
+    for check in (lambda: hook.check_ranks_agree(mutator, iteration=2),
+                  lambda: DMSExportHook().after_train(runner)):
+        try:
+            check()
+            messages.append('no error')
+        except RuntimeError as e:
+            messages.append(str(e))
+    with open(os.path.join(out_dir, f'rank{rank}.txt'), 'w') as f:
+        f.write('\n'.join(messages + [mutator.units[-1].name]))
 
 
 def test_ranks_that_drift_apart_are_stopped_together(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    spawn_gloo(_worker, 2, tmp_path)
     rank0, export0, unit = (tmp_path / 'rank0.txt').read_text().split('\n')
     rank1, export1, _ = (tmp_path / 'rank1.txt').read_text().split('\n')
     for message in (rank0, rank1):

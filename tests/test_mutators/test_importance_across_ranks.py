@@ -1,54 +1,38 @@
 """Importance is averaged across ranks after backward (one all-reduce), so every
 rank keeps the same ranking. Two CPU processes on gloo."""
 import os
-import socket
 
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+from dms_test_utils import spawn_gloo
 
 
-def _worker(rank, world_size, port, out_dir):
-    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-    dist.init_process_group('gloo', rank=rank, world_size=world_size)
-    try:
-        import dms_mm  # noqa: F401
-        from dms_mm.mutators import DMSMutator
+def _worker(rank, world_size, out_dir):
+    import dms_mm  # noqa: F401
+    from dms_mm.mutators import DMSMutator
 
-        torch.manual_seed(0)  # the same model on every rank
-        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                              nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1),
-                              nn.Flatten(), nn.Linear(8, 2))
-        mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
-                                            tracer_type='FxTracer'))
-        mutator.prepare_from_supernet(model)
-        torch.manual_seed(100 + rank)  # different data on every rank
-        grads, masks = [], []
-        for _ in range(3):
-            mutator.refresh_masks('track')
-            model(torch.randn(4, 3, 8, 8)).pow(2).sum().backward()
-            grads.append([m._grad.clone() for m in mutator.dms_mutables()])
-            masks.append([m._tracked_mask.clone() for m in mutator.dms_mutables()])
-            mutator.update_importance()
-        torch.save(dict(importance=[m.importance for m in mutator.dms_mutables()],
-                        grads=grads, masks=masks), os.path.join(out_dir, f'rank{rank}.pth'))
-    finally:
-        dist.destroy_process_group()
-    # Leave without the interpreter's teardown: gloo's threads sometimes abort it
-    # ("terminate called without an active exception", SIGABRT) after all work is
-    # done and written. Reached only when the worker succeeded.
-    os._exit(0)
+    torch.manual_seed(0)  # the same model on every rank
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1),
+                          nn.Flatten(), nn.Linear(8, 2))
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
+                                        tracer_type='FxTracer'))
+    mutator.prepare_from_supernet(model)
+    torch.manual_seed(100 + rank)  # different data on every rank
+    grads, masks = [], []
+    for _ in range(3):
+        mutator.refresh_masks('track')
+        model(torch.randn(4, 3, 8, 8)).pow(2).sum().backward()
+        grads.append([m._grad.clone() for m in mutator.dms_mutables()])
+        masks.append([m._tracked_mask.clone() for m in mutator.dms_mutables()])
+        mutator.update_importance()
+    torch.save(dict(importance=[m.importance for m in mutator.dms_mutables()],
+                    grads=grads, masks=masks), os.path.join(out_dir, f'rank{rank}.pth'))
 
 
 def test_importance_is_identical_on_every_rank_and_is_the_mean(tmp_path):
-    mp.spawn(_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    spawn_gloo(_worker, 2, tmp_path)
     r0 = torch.load(tmp_path / 'rank0.pth')
     r1 = torch.load(tmp_path / 'rank1.pth')
     for a, b in zip(r0['importance'], r1['importance']):

@@ -11,13 +11,13 @@ the exported subnet.json.
 """
 import json
 import os
-import socket
 import stat
 
 import pytest
 import torch
 
 from dms_search_runs import config_with_hooks, run, search_options, subnet
+from dms_test_utils import free_port
 
 EPOCHS = 5  # 64 images over the ranks in batches of 16: 2 iterations an epoch
 ITERATIONS = 2 * EPOCHS
@@ -45,12 +45,6 @@ exit $status
 '''
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
 def _config(work_dir, repo_root):
     return config_with_hooks(
         work_dir / 'search.py', repo_root,
@@ -76,7 +70,7 @@ def slurm_two_ranks(tmp_path_factory, repo_root, python_exe):
          'model.architecture.backbone.norm_cfg.type=SyncBN'],
         cwd=repo_root, PATH=f'{bin_dir}{os.pathsep}{os.environ["PATH"]}', PYTHON=python_exe,
         GPUS='2', GPUS_PER_NODE='2', CPUS_PER_TASK='1', MASTER_ADDR='127.0.0.1',
-        MASTER_PORT=str(_free_port()))
+        MASTER_PORT=str(free_port()))
     return work_dir, output, 2
 
 
@@ -86,7 +80,7 @@ def torchrun_three_ranks(tmp_path_factory, repo_root, python_exe):
     _, output = run(
         ['bash', 'tools/dist_train.sh', _config(work_dir, repo_root), '3', '--work-dir',
          str(work_dir), '--cfg-options', *_options(), 'sync_bn=torch'],
-        cwd=repo_root, PYTHON=python_exe, PORT=str(_free_port()))
+        cwd=repo_root, PYTHON=python_exe, PORT=str(free_port()))
     return work_dir, output, 3
 
 

@@ -2,13 +2,13 @@
 import os
 import os.path as osp
 import re
-import socket
 import subprocess
 
 import pytest
 import torch
 
 import dms_mm  # noqa: F401  (allow-lists the types of mmengine checkpoints)
+from dms_test_utils import free_port
 
 CONFIG = 'configs/baselines/efficientnet-b0_1xb32_digits.py'
 # 64 training images (2 iterations an epoch) and 64 test images keep it fast.
@@ -28,12 +28,6 @@ def _run(cmd, cwd, env=None, timeout=600):
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, f'{" ".join(cmd)} failed:\n{output[-6000:]}'
     return output
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -87,7 +81,7 @@ def test_test_tool_evaluates_checkpoint(trained, tmp_path, repo_root, python_exe
 def test_dist_train_two_cpu_processes(tmp_path, repo_root, python_exe):
     out = _run(['bash', 'tools/dist_train.sh', CONFIG, '2', '--work-dir', str(tmp_path),
                 '--cfg-options', 'train_cfg.max_epochs=1', *TINY],
-               cwd=repo_root, env=dict(PYTHON=python_exe, PORT=str(_free_port()),
+               cwd=repo_root, env=dict(PYTHON=python_exe, PORT=str(free_port()),
                                       OMP_NUM_THREADS='1'))
     assert "switched from 'nccl' to 'gloo'" in out
     assert re.search(r'Distributed launcher: pytorch', out)
