@@ -6,7 +6,8 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmrazor.models.architectures.dynamic_ops import DynamicChannelMixin
-from mmrazor.models.mutables import SequentialMutableChannelUnit
+from mmrazor.models.mutables import MutableChannelUnit, SequentialMutableChannelUnit
+from mmrazor.models.mutables.mutable_channel.units.utils import find_mutable
 from mmrazor.models.task_modules import ChannelAnalyzer
 from mmrazor.models.task_modules.tracer.fx_tracer import MMFxTracer
 from mmrazor.registry import TASK_UTILS
@@ -14,6 +15,7 @@ from mmrazor.registry import TASK_UTILS
 from dms_mm.dynamic_ops import trace_error
 
 from .model_family import STAND_IN_TYPES, families_for
+from .shared_modules import relink_shared_modules, shared_module_paths
 
 PLACEHOLDERS = ('input_placeholder', 'output_placeholder')
 
@@ -158,7 +160,7 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
 
     def _find_mutable_units(self, model: nn.Module, units_config: Dict):
         family_units, units_config = self._merge_family_units(units_config)
-        kept = super()._find_mutable_units(model, units_config)
+        kept = self._forwardable_units(model, units_config)
         self.dropped_units, self.fixed_units, self.traced_layers = {}, {}, set()
         for key, cfg in family_units.items():
             unit = SequentialMutableChannelUnit.init_from_cfg(self._model, cfg)
@@ -186,6 +188,34 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
             else:
                 self.dropped_units[unit.name] = reason
         return kept
+
+    def _forwardable_units(self, model: nn.Module, units_config: Dict) -> Dict:
+        """mmrazor's check of the traced units (each is pruned at random on a
+        copy of the model; those the forward survives are kept), with the
+        names of a shared module pointed at its dynamic op (see
+        :mod:`dms_mm.mutators.shared_modules`); otherwise the other names
+        would run the unpruned original and the check would drop the unit."""
+        shared = shared_module_paths(model)
+        if not shared:
+            return super()._find_mutable_units(model, units_config)
+        model = copy.deepcopy(model).cpu()
+        units = [SequentialMutableChannelUnit.init_from_cfg(model, cfg)
+                 for cfg in units_config.values()]
+        for unit in units:
+            unit.prepare_for_pruning(model)
+        relink_shared_modules(model, shared)
+        inputs = self.demo_input.get_data(model)
+        model.eval()
+        if isinstance(inputs, dict):
+            inputs = dict(inputs, mode='tensor')
+            template = model(**inputs)
+        else:
+            template = model(inputs)
+        mutable = find_mutable(model, [u for u in units if u.is_mutable], units, inputs,
+                               template)
+        return {unit.name: MutableChannelUnit.config_template(unit, with_channels=True,
+                                                              with_init_args=True)
+                for unit in mutable}
 
     def _merge_family_units(self, units_config: Dict) -> Tuple[Dict, Dict]:
         """Split the traced units: those touching a family's module get that

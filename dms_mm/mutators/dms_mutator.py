@@ -33,6 +33,7 @@ from dms_mm.mutables import DMSMutableBlocks
 
 from .channel_analyzer import untraced_parts
 from .model_family import families_for
+from .shared_modules import relink_shared_modules, shared_module_paths
 
 _DEPTH_DEFAULTS = dict(enabled=True, min_keep=0.0, max_keep=1.0, lambda_scale=4.0,
                        ema_decay=0.99, exclude=(), removable_types=())
@@ -83,6 +84,22 @@ class _AttentionCounter:
 
     def soft_params(self):
         return self._counts()[1]
+
+
+class _RepeatedCall:
+    """The FLOPs of a further call of a layer that runs more than once per
+    forward (a convolution shared by the levels of a detection head): the
+    layer's count at its first call, times the ratio of output sizes. Its
+    params are counted once, with the first call."""
+
+    def __init__(self, module: nn.Module, factor: float):
+        self.module, self.factor = module, factor
+
+    def soft_flops(self):
+        return self.module.soft_flops() * self.factor
+
+    def soft_params(self):
+        return torch.zeros(())
 
 
 class _OutputParamCounter:
@@ -174,6 +191,8 @@ class DMSMutator(ChannelMutator):
         self.excluded_units: Dict[str, str] = {}
         self.fixed_units: Dict[str, str] = {}
         self.untraced_parts: Dict[str, str] = {}
+        #: modules reached by more than one name: all their names, first name first
+        self.shared_modules: List[List[str]] = []
         self.supernet_flops: Optional[float] = None
         self.supernet_params: Optional[float] = None
         self._counted: List = []  # (name, module, static counts or None, (mutable, idx) or None)
@@ -187,6 +206,8 @@ class DMSMutator(ChannelMutator):
         return tuple(demo)
 
     def prepare_from_supernet(self, supernet: nn.Module) -> None:
+        # taken before mmrazor swaps in dynamic ops, which it does by first name only
+        self.shared_modules = shared_module_paths(supernet)
         declared = dict(self.attention_cfg['types'] or {})
         _check_types_present(supernet, declared, 'attention.types')
         families = families_for(supernet, declared)
@@ -219,6 +240,10 @@ class DMSMutator(ChannelMutator):
             super().prepare_from_supernet(supernet)
         finally:
             self.parse_cfg = parse_cfg
+        relink_shared_modules(supernet, self.shared_modules)
+        for first, *others in self.shared_modules:
+            print_log(f'DMSMutator: {first} is shared (also {others}): one module, one set of '
+                      'masks, its FLOPs counted at every call', logger='current')
         if analyzer is not None:
             self.excluded_units.update(analyzer.dropped_units)
             self.fixed_units.update(analyzer.fixed_units)
@@ -265,6 +290,12 @@ class DMSMutator(ChannelMutator):
             self.stages.append(mutable)
             self.stage_names.append(stage.name)
             self.stage_blocks.append(names)
+        for names in self.shared_modules:
+            if len({self._block_of(n) for n in names}) > 1:
+                print_log(f'DMSMutator: the shared module {names[0]} is also at {names[1:]}, '
+                          'in another removable block (or outside one); its soft FLOPs '
+                          f'are scaled by the depth mask of {names[0]} only',
+                          logger='current', level=logging.WARNING)
 
         self._record_shapes(supernet)
         with torch.no_grad():
@@ -317,13 +348,13 @@ class DMSMutator(ChannelMutator):
     @torch.no_grad()
     def _record_shapes(self, model: nn.Module) -> None:
         """One demo forward records the input/output shape of every counted layer."""
-        shapes, handles = {}, []
+        shapes, handles = {}, []  # name -> [(input shape, output shape) of each call]
 
         def recorder(name):
 
             def hook(module, args, output):
                 out = output[0] if isinstance(output, (tuple, list)) else output
-                shapes[name] = (tuple(args[0].shape), tuple(out.shape))
+                shapes.setdefault(name, []).append((tuple(args[0].shape), tuple(out.shape)))
 
             return hook
 
@@ -361,17 +392,26 @@ class DMSMutator(ChannelMutator):
             if name in counted_by_attention:
                 counter = counted_by_attention[name]
                 if counter is not None:
-                    counter.in_shape = shapes[name][0]
+                    counter.in_shape = shapes[name][0][0]  # of its first call
                     self._counted.append((name.rsplit('.', 1)[0], counter, None,
                                           self._block_of(name)))
                 continue
-            in_shape, out_shape = shapes[name]
+            (in_shape, out_shape), *further = shapes[name]
             static = None
             if isinstance(module, DMSOpMixin):
                 module.dms_in_shape, module.dms_out_shape = in_shape, out_shape
             else:
                 static = _static_counts(module, in_shape, out_shape)
-            self._counted.append((name, module, static, self._block_of(name)))
+            block = self._block_of(name)
+            self._counted.append((name, module, static, block))
+            for call_in, call_out in further:  # a layer run more than once per forward
+                if static is None:
+                    factor = math.prod(call_out) / max(math.prod(out_shape), 1)
+                    self._counted.append((name, _RepeatedCall(module, factor), None, block))
+                else:
+                    self._counted.append(
+                        (name, module, (_static_counts(module, call_in, call_out)[0], 0.0),
+                         block))
         modules = dict(model.named_modules())
         for family, root_name in self.family_roots:
             unit = self.family_output_units.get(root_name)

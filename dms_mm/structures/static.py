@@ -2,14 +2,15 @@
 
 Every DMS op becomes the plain torch/mmcv module sliced to its kept channels
 (mmrazor's ``to_static_op``), removed blocks are deleted from their
-``nn.Sequential`` and the depth hooks go away. The result holds no dms_mm
+``nn.Sequential`` and the depth hooks go away. A module the model reaches
+by several names (weights shared across the levels of a detection head)
+becomes one static module under all of them. The result holds no dms_mm
 module and runs without dms_mm.
 """
 import copy
 
 import torch
 from mmrazor.models.architectures.dynamic_ops import DynamicMixin
-from mmrazor.structures.subnet.fix_subnet import _dynamic_to_static
 from torch import nn
 
 from dms_mm.dynamic_ops.attention import QKVMaskHook
@@ -24,6 +25,29 @@ def removed_blocks(mutator):
         kept = set(mutable.kept_indices())
         removed[name] = [block for i, block in enumerate(blocks) if i not in kept]
     return removed
+
+
+def _to_static_ops(model: nn.Module) -> None:
+    """Replace every dynamic op by its static op (``to_static_op``), one
+    static op per dynamic op, however many names it has."""
+    converted = {}  # id(dynamic op) -> (dynamic op, static op)
+    visited = set()
+
+    def visit(module: nn.Module) -> None:
+        for key, child in list(module._modules.items()):
+            if child is None:
+                continue
+            if isinstance(child, DynamicMixin):
+                if id(child) not in converted:
+                    converted[id(child)] = (child, child.to_static_op())
+                child = module._modules[key] = converted[id(child)][1]
+            if id(child) not in visited:
+                visited.add(id(child))
+                visit(child)
+
+    if isinstance(model, DynamicMixin):
+        raise RuntimeError('to_static: the root model cannot be a dynamic op')
+    visit(model)
 
 
 def to_static(architecture: nn.Module, mutator, inplace: bool = False) -> nn.Module:
@@ -58,7 +82,7 @@ def to_static(architecture: nn.Module, mutator, inplace: bool = False) -> nn.Mod
         positions[stage_name] = sorted(int(name.rsplit('.', 1)[1]) for name in blocks)
         for position in reversed(positions[stage_name]):
             del stage[position]
-    _dynamic_to_static(architecture)
+    _to_static_ops(architecture)
     parents = {id(child): (parent, key) for parent in architecture.modules()
                for key, child in parent.named_children()}
     for module, spec, mutables in attentions:
@@ -73,7 +97,8 @@ def to_static(architecture: nn.Module, mutator, inplace: bool = False) -> nn.Mod
         relative = {stage[len(root_name) + 1:]: gone for stage, gone in positions.items()
                     if stage.startswith(root_name + '.')}
         family.finish_static(root, kept, relative)
-    leftovers = [name for name, m in architecture.named_modules() if isinstance(m, DynamicMixin)]
+    leftovers = [name for name, m in architecture.named_modules(remove_duplicate=False)
+                 if isinstance(m, DynamicMixin)]
     if leftovers:
         raise RuntimeError(f'to_static: dynamic ops remain after conversion: {leftovers[:5]}')
     return architecture
