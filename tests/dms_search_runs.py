@@ -79,3 +79,60 @@ def scalars(work_dir):
 def subnet(work_dir):
     with open(osp.join(work_dir, 'dms_export', 'subnet.json')) as f:
         return json.load(f)
+
+
+def tool(python_exe, args, cwd, timeout=900):
+    """Run ``tools/<script> ...`` (``args`` starts with the script) as a user runs it,
+    one thread per process; return its output (the test fails if it fails)."""
+    _, output = run([python_exe, *map(str, args)], cwd, timeout=timeout)
+    return output
+
+
+def export_options(export_dir):
+    """``--cfg-options`` that point a retrain config at a search's export."""
+    return [f'model.subnet={export_dir}/subnet.json', f'model.checkpoint={export_dir}/pruned.pth']
+
+
+def search_retrain_test(python_exe, repo_root, root, configs, search_options, data_options,
+                        retrain_options=('train_cfg.max_epochs=1', 'train_cfg.val_interval=1')):
+    """Search, export (by DMSExportHook), retrain for one epoch and test, through tools/.
+
+    Args:
+        configs (tuple[str, str]): The search and the retrain config.
+        search_options (list[str]): ``--cfg-options`` of the search.
+        data_options (list[str]): ``--cfg-options`` of all three runs (data).
+
+    Returns:
+        tuple: The outputs of the search, the retrain and the test, and the
+        subnet dict the search exported.
+    """
+    search_cfg, retrain_cfg = configs
+    search_dir, retrain_dir = root / 'search', root / 'retrain'
+    search = tool(python_exe, ['tools/train.py', search_cfg, '--work-dir', search_dir,
+                               '--cfg-options', *search_options, *data_options], repo_root)
+    export = search_dir / 'dms_export'
+    retrain = tool(python_exe, ['tools/train.py', retrain_cfg, '--work-dir', retrain_dir,
+                                '--cfg-options', *export_options(export), *retrain_options,
+                                *data_options], repo_root)
+    test = tool(python_exe, ['tools/test.py', retrain_cfg, retrain_dir / 'epoch_1.pth',
+                             '--work-dir', root / 'test', '--cfg-options',
+                             f'model.subnet={export}/subnet.json', 'model.checkpoint=None',
+                             *data_options], repo_root)
+    return search, retrain, test, subnet(search_dir)
+
+
+def make_shapes(python_exe, repo_root, root, num_train, num_val):
+    """Generate the COCO-format shapes set in ``root`` with tools/make_shapes_coco.py."""
+    out = tool(python_exe, ['tools/make_shapes_coco.py', root, '--num-train', num_train,
+                            '--num-val', num_val], repo_root)
+    assert 'classes: rectangle, circle, triangle' in out
+    return root
+
+
+def shapes_options(root, train_dataset='train_dataloader.dataset'):
+    """``--cfg-options`` that point a shapes config at a set generated in ``root``
+    (``train_dataset``: where the training set's config is, under a wrapper)."""
+    ann_file = f'{root}/annotations/instances_val.json'
+    return [f'{train_dataset}.data_root={root}/', f'val_dataloader.dataset.data_root={root}/',
+            f'test_dataloader.dataset.data_root={root}/', f'val_evaluator.ann_file={ann_file}',
+            f'test_evaluator.ann_file={ann_file}']

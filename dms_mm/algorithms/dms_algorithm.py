@@ -4,12 +4,14 @@ from typing import Dict, List, Optional, Union
 
 import torch
 from mmengine.logging import print_log
-from mmengine.model import BaseModel
+from mmengine.model import BaseModel, BaseModule
 from mmengine.structures import BaseDataElement
 from mmrazor.models.algorithms import BaseAlgorithm
 from mmrazor.registry import MODELS
 from torch import nn
 
+from dms_mm.structures.expand import check_expand_cfg, expand_model
+from dms_mm.structures.sub_model import load_state_strict
 from dms_mm.utils.config_keys import check_keys, named_arguments, unknown_key_message
 
 LOSS_TYPES = ('log', 'l2')
@@ -49,6 +51,13 @@ class DMSAlgorithm(BaseAlgorithm):
         train_model (bool): Train the weights too (DMSnp and DMSp). False
             trains only the structure (DMSp-): the model stays in eval mode
             but BatchNorm statistics still update. Defaults to True.
+        expand (dict, optional): Grow the architecture into a larger
+            supernet before the search (scaling up, see
+            :func:`~dms_mm.structures.expand_model`): ``channel_ratio`` and
+            ``block_ratio`` (both >= 1), and ``checkpoint``: a checkpoint of
+            the *base* architecture whose weights are loaded before it grows
+            (else its own ``init_weights()`` runs first). The original
+            weights are copied into the grown model. Defaults to None.
         unsearchable_units (str): What to do with channel units DMS cannot
             search, such as a unit whose channels a custom layer without a DMS
             op consumes (it cannot be masked): ``'exclude'`` leaves them at
@@ -79,6 +88,7 @@ class DMSAlgorithm(BaseAlgorithm):
                  loss_weight: float = 1.0,
                  two_sided: bool = True,
                  train_model: bool = True,
+                 expand: Optional[Dict] = None,
                  unsearchable_units: str = 'exclude',
                  data_preprocessor: Optional[Union[Dict, nn.Module]] = None,
                  init_cfg: Optional[Dict] = None,
@@ -109,6 +119,13 @@ class DMSAlgorithm(BaseAlgorithm):
         self.two_sided = bool(two_sided)
         self.train_model = bool(train_model)
 
+        self.expand_cfg = check_expand_cfg(expand)
+        self.expansion = None
+        if self.expand_cfg is not None:
+            if not isinstance(mutator, dict):
+                raise TypeError('DMSAlgorithm: expand needs the mutator as a config dict, so '
+                                'that the same units and stages are grown and searched')
+            self.expansion = self._expand_architecture(mutator)
         self.mutator = MODELS.build(mutator) if isinstance(mutator, dict) else mutator
         self.mutator.prepare_from_supernet(self.architecture)
         self._check_searchable(unsearchable_units)
@@ -119,6 +136,20 @@ class DMSAlgorithm(BaseAlgorithm):
         self.current_target_ratio: Optional[float] = None
         if not self.train_model:
             self.architecture.requires_grad_(False)
+
+    def _expand_architecture(self, mutator: Dict):
+        cfg = self.expand_cfg
+        if cfg['checkpoint'] is not None:
+            load_state_strict(self.architecture, cfg['checkpoint'],
+                              f'model.expand.checkpoint ({type(self.architecture).__name__})')
+        else:
+            self.architecture.init_weights()
+        # the grown weights are the model's: the runner's init_weights() keeps them
+        for module in self.architecture.modules():
+            if isinstance(module, BaseModule):
+                module._is_init = True
+        return expand_model(self.architecture, cfg['channel_ratio'], cfg['block_ratio'],
+                            mutator=mutator)
 
     def _check_searchable(self, action: str) -> None:
         mutator = self.mutator
@@ -268,7 +299,10 @@ class DMSAlgorithm(BaseAlgorithm):
         return (f'target: {self.target_kind} ratio {self.final_target_ratio:.4f}, '
                 f'loss {self.loss_type} x {self.loss_weight} '
                 f'({"two-sided" if self.two_sided else "one-sided"}), '
-                f'train_model={self.train_model}')
+                f'train_model={self.train_model}'
+                + ('' if self.expansion is None else
+                   f', expanded x{self.expansion.channel_ratio:g} channels, '
+                   f'x{self.expansion.block_ratio:g} blocks'))
 
 
 def _check_mutator_keys(mutator: Dict) -> None:

@@ -1,3 +1,4 @@
+from .expand import ExpandError, ExpansionReport, check_expand_cfg, expand_model
 from .export import (
                      PRUNED_FILE,
                      SUBNET_FILE,
@@ -8,10 +9,16 @@ from .export import (
                      scale_to_target,
 )
 from .static import removed_blocks, to_static
-from .sub_model import PrunedCheckpointError, build_dms_sub_model, load_pruned_weights
+from .sub_model import (
+                     PrunedCheckpointError,
+                     build_dms_sub_model,
+                     load_pruned_weights,
+                     load_state_strict,
+)
 from .subnet import SUBNET_FORMAT, SubnetError, apply_subnet, build_subnet, load_subnet
 
 __all__ = [
+    'ExpandError', 'ExpansionReport', 'check_expand_cfg', 'expand_model', 'load_state_strict',
     'PRUNED_FILE', 'SUBNET_FILE', 'SUBNET_FORMAT', 'PrunedCheckpointError', 'SubnetError',
     'apply_subnet', 'architecture_config', 'build_dms_sub_model', 'build_subnet',
     'count_static', 'export_subnet', 'load_pruned_weights', 'load_subnet', 'removed_blocks',

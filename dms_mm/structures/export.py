@@ -148,6 +148,9 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, div
     subnet['mutator'] = dict(parse_cfg=to_plain(mutator.parse_cfg),
                              depth=to_plain(mutator.depth_cfg),
                              attention=to_plain(mutator.attention_cfg))
+    if getattr(algorithm, 'expansion', None) is not None:
+        # the supernet was grown from the architecture config: the retrain grows it again
+        subnet['expand'] = algorithm.expansion.to_dict()
     architecture = algorithm.architecture
     # the supernet as a static model with everything kept, so that both counts see
     # the same modules (e.g. explicit attention matmuls, which mmengine does not

@@ -10,6 +10,7 @@ from mmrazor.registry import MODELS
 
 from dms_mm.mutators import DMSMutator
 
+from .expand import expand_model
 from .static import to_static
 from .subnet import SubnetError, apply_subnet, load_subnet
 
@@ -18,8 +19,18 @@ class PrunedCheckpointError(ValueError):
     """A pruned checkpoint that does not fit the subnet's structure."""
 
 
-def load_pruned_weights(model, checkpoint: str) -> None:
-    """Load ``pruned.pth`` strictly; a mismatch names the layer and shapes."""
+def load_state_strict(model, checkpoint: str, what: str) -> None:
+    """Load a checkpoint's weights strictly into ``model``.
+
+    Args:
+        model (nn.Module): The model to load into.
+        checkpoint (str): The checkpoint path.
+        what (str): The model, as the error message names it.
+
+    Raises:
+        PrunedCheckpointError: When the file holds no state dict, or its keys
+            or shapes differ from the model's, naming the first differences.
+    """
     ckpt = _load_checkpoint(checkpoint, map_location='cpu')
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
@@ -34,14 +45,20 @@ def load_pruned_weights(model, checkpoint: str) -> None:
         if shapes:
             k, file_shape, model_shape = shapes[0]
             details.append(f'{len(shapes)} tensors differ in shape, e.g. {k}: {file_shape} in the '
-                           f'file, {model_shape} in the subnet')
+                           f'file, {model_shape} in {what}')
         if missing:
             details.append(f'missing from the file: {missing[:3]}')
         if unexpected:
-            details.append(f'not in the subnet: {unexpected[:3]}')
+            details.append(f'not in {what}: {unexpected[:3]}')
         raise PrunedCheckpointError(
-            f'{checkpoint} is a checkpoint of another structure: ' + '; '.join(details))
+            f'{checkpoint} is a checkpoint of another structure than {what}: '
+            + '; '.join(details))
     model.load_state_dict(state, strict=True)
+
+
+def load_pruned_weights(model, checkpoint: str) -> None:
+    """Load ``pruned.pth`` strictly; a mismatch names the layer and shapes."""
+    load_state_strict(model, checkpoint, 'the subnet')
 
 
 @MODELS.register_module(name='DMSSubModel')
@@ -84,8 +101,20 @@ def build_dms_sub_model(architecture: Dict,
                                     parse_cfg.get('demo_input', (1, 3, 224, 224)))
     depth = dict(mutator_cfg.get('depth') or {})
     depth['exclude'] = tuple(depth.get('exclude', ()))
-    mutator = DMSMutator(parse_cfg=parse_cfg, depth=depth,
-                         attention=dict(mutator_cfg.get('attention') or {}))
+    mutator_cfg = dict(parse_cfg=parse_cfg, depth=depth,
+                       attention=dict(mutator_cfg.get('attention') or {}))
+    expansion = subnet_dict.get('expand')
+    if expansion:
+        # the searched supernet was grown from this architecture: grow it the same way
+        # (the weights come from pruned.pth, or start from their initialisation)
+        report = expand_model(model, expansion['channel_ratio'], expansion['block_ratio'],
+                              mutator=dict(type='DMSMutator', **mutator_cfg))
+        if report.to_dict() != expansion:
+            raise SubnetError(
+                f'{subnet if isinstance(subnet, str) else "the subnet dict"}: its "expand" '
+                'does not grow this architecture the same way (the architecture config '
+                'differs from the one that was searched)')
+    mutator = DMSMutator(**mutator_cfg)
     mutator.prepare_from_supernet(model)
     try:
         apply_subnet(mutator, subnet_dict)

@@ -10,6 +10,8 @@ Layout (``format: dms_mm.subnet/1``)::
       "stages": [{"name", "num_blocks", "removable": [...], "kept_blocks": [...]}],
       "attention": [{"name", "num_heads", "head_dims", "kept_heads", "kept_qk_dims",
                      "kept_v_dims"}],  # for models with searched attention
+      "expand": {"channel_ratio", "block_ratio", "units": {name: [before, after]},
+                 "stages": {name: [before, after]}},  # for a supernet grown from the model
       "resources": {"supernet_flops", "soft_flops", "supernet_params", "soft_params",
                     "target_ratio", ...}
     }
@@ -110,6 +112,11 @@ def load_subnet(subnet: Union[str, Dict]) -> Dict:
                 raise SubnetError(f'{source}: stages[{i}] lacks "{key}"')
     if not isinstance(subnet.setdefault('attention', []), list):
         raise SubnetError(f'{source}: key "attention" must be a list')
+    expand = subnet.get('expand')
+    if expand is not None and not (isinstance(expand, dict) and all(
+            isinstance(expand.get(k), (int, float)) for k in ('channel_ratio', 'block_ratio'))):
+        raise SubnetError(f'{source}: key "expand" must hold numbers "channel_ratio" and '
+                          '"block_ratio"')
     for i, entry in enumerate(subnet['attention']):
         for key in _ATTENTION_KEYS:
             if key not in entry:

@@ -1,10 +1,10 @@
 """DeiT end to end through tools/: a tiny search on the digits, its export, a short
 retrain of the exported model and its test."""
-import json
 import re
-import subprocess
 
 import pytest
+
+from dms_search_runs import search_retrain_test
 
 SEARCH = 'configs/dms/deit/dms_deit-tiny_search_digits.py'
 RETRAIN = 'configs/dms/deit/dms_deit-tiny_retrain_digits.py'
@@ -15,29 +15,12 @@ TINY = ['train_dataloader.dataset.indices=256', 'val_dataloader.dataset.indices=
         'param_scheduler.0.end=8']
 
 
-def _run(args, cwd, python_exe):
-    proc = subprocess.run([python_exe] + args, cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, output[-6000:]
-    return output
-
-
 @pytest.fixture(scope='module')
 def pipeline(tmp_path_factory, repo_root, python_exe):
-    root = tmp_path_factory.mktemp('deit')
-    search_dir, retrain_dir = root / 'search', root / 'retrain'
-    search = _run(['tools/train.py', SEARCH, '--work-dir', str(search_dir), '--cfg-options',
-                   *TINY], repo_root, python_exe)
-    export = search_dir / 'dms_export'
-    retrain = _run(['tools/train.py', RETRAIN, '--work-dir', str(retrain_dir), '--cfg-options',
-                    f'model.subnet={export}/subnet.json', f'model.checkpoint={export}/pruned.pth',
-                    *TINY[:3], 'train_cfg.max_epochs=1', 'train_cfg.val_interval=1'],
-                   repo_root, python_exe)
-    test = _run(['tools/test.py', RETRAIN, str(retrain_dir / 'epoch_1.pth'), '--cfg-options',
-                 f'model.subnet={export}/subnet.json', f'model.checkpoint={export}/pruned.pth',
-                 *TINY[:3]], repo_root, python_exe)
-    return search, json.loads((export / 'subnet.json').read_text()), retrain, test
+    search, retrain, test, subnet = search_retrain_test(
+        python_exe, repo_root, tmp_path_factory.mktemp('deit'), (SEARCH, RETRAIN), TINY[3:],
+        TINY[:3])
+    return search, subnet, retrain, test
 
 
 def test_the_search_finds_heads_dims_mlp_embedding_and_depth(pipeline):

@@ -2,37 +2,22 @@
 (with the export at the end), retrain the exported structure, test it for a bbox mAP."""
 import json
 import re
-import subprocess
 
 import pytest
+
+from dms_search_runs import make_shapes, shapes_options, tool
 
 SEARCH = 'configs/dms/yolox/dms_yolox-tiny_search_shapes.py'
 RETRAIN = 'configs/dms/yolox/dms_yolox-tiny_retrain_shapes.py'
 
 
-def _run(cmd, cwd, timeout=900):
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
-    output = proc.stdout + proc.stderr
-    assert proc.returncode == 0, f'{" ".join(cmd)} failed:\n{output[-6000:]}'
-    return output
-
-
 def _data(root):
-    """Point the tiny configs at a generated set outside the checkout."""
-    ann_file = f'{root}/annotations/instances_val.json'
-    return [f'train_dataloader.dataset.dataset.data_root={root}/',
-            f'val_dataloader.dataset.data_root={root}/',
-            f'test_dataloader.dataset.data_root={root}/',
-            f'val_evaluator.ann_file={ann_file}', f'test_evaluator.ann_file={ann_file}']
+    return shapes_options(root, train_dataset='train_dataloader.dataset.dataset')
 
 
 @pytest.fixture(scope='module')
 def shapes(tmp_path_factory, repo_root, python_exe):
-    root = tmp_path_factory.mktemp('shapes_coco')
-    out = _run([python_exe, 'tools/make_shapes_coco.py', str(root), '--num-train', '32',
-                '--num-val', '16'], repo_root)
-    assert 'classes: rectangle, circle, triangle' in out
-    return root
+    return make_shapes(python_exe, repo_root, tmp_path_factory.mktemp('shapes_coco'), 32, 16)
 
 
 @pytest.fixture(scope='module')
@@ -40,7 +25,7 @@ def search(shapes, tmp_path_factory, repo_root, python_exe):
     work_dir = tmp_path_factory.mktemp('yolox_search')
     # 32 images in batches of 16: 2 iterations an epoch; the last 2 of the 3 epochs
     # without Mosaic/RandomAffine and with the L1 loss (YOLOXModeSwitchHook, num_last_epochs=1)
-    out = _run([python_exe, 'tools/train.py', SEARCH, '--work-dir', str(work_dir),
+    out = tool(python_exe, ['tools/train.py', SEARCH, '--work-dir', str(work_dir),
                 '--cfg-options', 'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
                 'default_hooks.logger.interval=1', *_data(shapes)], repo_root)
     return out, work_dir
@@ -77,14 +62,14 @@ def test_retrain_the_exported_structure_then_test_it(search, shapes, tmp_path, r
     _, work_dir = search
     export = work_dir / 'dms_export'
     retrain_dir = tmp_path / 'retrain'
-    out = _run([python_exe, 'tools/train.py', RETRAIN, '--work-dir', str(retrain_dir),
+    out = tool(python_exe, ['tools/train.py', RETRAIN, '--work-dir', str(retrain_dir),
                 '--cfg-options', f'model.subnet={export}/subnet.json',
                 f'model.checkpoint={export}/pruned.pth', 'train_cfg.max_epochs=1',
                 'train_cfg.val_interval=1', *_data(shapes)], repo_root)
     assert 'DMSSubModel: loaded the searched weights' in out
     assert 'DMSConv2d' not in out and 'DMSAlgorithm' not in out  # a plain YOLOX
     assert (retrain_dir / 'epoch_1.pth').is_file()
-    out = _run([python_exe, 'tools/test.py', RETRAIN, str(retrain_dir / 'epoch_1.pth'),
+    out = tool(python_exe, ['tools/test.py', RETRAIN, str(retrain_dir / 'epoch_1.pth'),
                 '--work-dir', str(tmp_path / 'test'), '--cfg-options',
                 f'model.subnet={export}/subnet.json', 'model.checkpoint=None',
                 *_data(shapes)], repo_root)

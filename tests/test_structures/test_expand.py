@@ -1,0 +1,165 @@
+"""Scaling up: a base model grown into a larger supernet keeps its weights."""
+import copy
+
+import pytest
+import torch
+from mmrazor.registry import MODELS
+
+from dms_mm.mutators import DMSMutator
+from dms_mm.structures import (
+    ExpandError,
+    PrunedCheckpointError,
+    SubnetError,
+    apply_subnet,
+    build_subnet,
+    expand_model,
+    export_subnet,
+    load_subnet,
+    to_static,
+)
+from dms_test_utils import build_classifier, classifier_config, randomize_structure
+
+PARSE_32 = dict(type='ChannelAnalyzer', demo_input=(1, 3, 32, 32), tracer_type='FxTracer')
+MUTATOR_32 = dict(type='DMSMutator', parse_cfg=PARSE_32)
+
+
+def _base_subnet(mutator, report):
+    """The subnet of the grown model that keeps exactly the base model's
+    channels (the first ones of each unit) and blocks (all but the copies)."""
+    base_width = {u.layer: u.channels for u in report.units}
+    subnet = build_subnet(mutator)
+    for entry, unit in zip(subnet['units'], mutator.units):
+        width = base_width.get(unit.output_related[0].name, unit.num_channels)
+        entry['kept'] = list(range(width))
+    copies = {s.name: s.copies for s in report.stages}
+    for entry in subnet['stages']:
+        inserted, offset = set(), 0
+        for block, n in copies.get(entry['name'], []):
+            after = int(block.rsplit('.', 1)[1]) + offset
+            inserted.update(range(after + 1, after + 1 + n))
+            offset += n
+        entry['kept_blocks'] = [i for i in range(entry['num_blocks']) if i not in inserted]
+    return subnet
+
+
+def _prune_back(grown, report):
+    mutator = DMSMutator(parse_cfg=PARSE_32)
+    mutator.prepare_from_supernet(grown)
+    apply_subnet(mutator, _base_subnet(mutator, report))
+    return to_static(grown, mutator).eval()
+
+
+@pytest.mark.parametrize('name', ['efficientnet-b0', 'resnet18', 'mobilenet-v2'])
+def test_grown_model_holds_the_base_model(name):
+    base = build_classifier(name).eval()
+    grown = copy.deepcopy(base)
+    report = expand_model(grown, channel_ratio=1.5, block_ratio=2.0, mutator=MUTATOR_32)
+    assert report.units and report.stages
+    for unit in report.units:
+        assert unit.new_channels == int(unit.channels * 1.5)
+    params = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert params(grown) > 2 * params(base)
+    # keeping the base model's channels and blocks of the grown model gives the base
+    # model back, output for output: its weights were copied, not re-drawn
+    pruned_back = _prune_back(grown, report)
+    assert params(pruned_back) == params(base)
+    x = torch.rand(3, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(pruned_back(x), base(x), rtol=1e-4, atol=1e-5)
+
+
+def test_depth_grows_per_run_of_blocks_of_one_width():
+    """EfficientNet-B0's stage 4 holds two widths (80 and 112 channels, 3 blocks
+    each); each run of removable blocks gets its own copies, as in the paper's
+    B0 -> depths [1, 3, 3, 5, 5, 7, 1]."""
+    grown = build_classifier('efficientnet-b0')
+    report = expand_model(grown, block_ratio=2.0, mutator=MUTATOR_32)
+    stages = {s.name: s for s in report.stages}
+    assert stages['backbone.layers.4'].copies == [('backbone.layers.4.2', 2),
+                                                  ('backbone.layers.4.5', 2)]
+    assert stages['backbone.layers.5'].copies == [('backbone.layers.5.3', 3)]
+    depths = [len(layer) for layer in grown.backbone.layers[1:6]]
+    assert depths == [1, 3, 3, 10, 8]  # [1], [3], [3], [5 + 5], [7 + 1]
+    assert not report.units  # channel_ratio 1: widths stay
+
+
+def test_yolox_neck_concatenations_grow_consistently():
+    from dms_yolox_test_utils import build_yolox, flat_outputs, tiny_architecture
+    base = build_yolox(tiny_architecture()).eval()
+    grown = copy.deepcopy(base)
+    mutator = dict(type='DMSMutator', parse_cfg=dict(PARSE_32, demo_input=(1, 3, 64, 64)))
+    report = expand_model(grown, channel_ratio=1.5, block_ratio=2.0, mutator=mutator)
+    assert report.stages
+    analysis = DMSMutator(parse_cfg=dict(PARSE_32, demo_input=(1, 3, 64, 64)))
+    analysis.prepare_from_supernet(grown)
+    apply_subnet(analysis, _base_subnet(analysis, report))
+    pruned_back = to_static(grown, analysis).eval()
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        for got, expected in zip(flat_outputs(pruned_back(x)), flat_outputs(base(x))):
+            torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
+def _algorithm(**expand):
+    return MODELS.build(dict(
+        _scope_='mmrazor', type='DMSAlgorithm', architecture=classifier_config('resnet18'),
+        mutator=MUTATOR_32, expand={**dict(channel_ratio=1.5, block_ratio=2.0), **expand},
+        target_flops_ratio=0.5))
+
+
+def test_search_from_a_base_checkpoint_and_retrain_rebuild(tmp_path):
+    base = build_classifier('resnet18').eval()
+    torch.save(dict(state_dict=base.state_dict()), tmp_path / 'base.pth')
+    algorithm = _algorithm(checkpoint=str(tmp_path / 'base.pth'))
+    assert algorithm.expansion is not None
+    assert 'expanded x1.5 channels, x2 blocks' in algorithm.extra_repr()
+    # the grown supernet holds the checkpoint's model
+    searched = copy.deepcopy(algorithm)
+    apply_subnet(searched.mutator, _base_subnet(searched.mutator, algorithm.expansion))
+    pruned_back = to_static(searched.architecture, searched.mutator).eval()
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(pruned_back(x), base(x), rtol=1e-4, atol=1e-5)
+    # the runner's init_weights() keeps the copied weights
+    before = {k: v.clone() for k, v in algorithm.state_dict().items()}
+    algorithm.init_weights()
+    assert all(torch.equal(before[k], v) for k, v in algorithm.state_dict().items())
+
+    # export and the retrain's rebuild grow the architecture config the same way
+    randomize_structure(algorithm.mutator, seed=3)
+    subnet = export_subnet(algorithm, str(tmp_path / 'out'), classifier_config('resnet18'))
+    assert subnet['expand']['channel_ratio'] == 1.5
+    assert subnet['expand']['stages']['backbone.layer1'] == [2, 4]
+    rebuilt = MODELS.build(dict(
+        _scope_='mmrazor', type='DMSSubModel', architecture=classifier_config('resnet18'),
+        subnet=str(tmp_path / 'out' / 'subnet.json'),
+        checkpoint=str(tmp_path / 'out' / 'pruned.pth'))).eval()
+    static = to_static(algorithm.architecture, algorithm.mutator).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), static(x))
+
+    # a subnet grown from another architecture config is named, not misapplied
+    other = dict(classifier_config('resnet18'))
+    other['backbone'] = dict(other['backbone'], depth=34)
+    with pytest.raises(SubnetError, match='does not grow this architecture the same way'):
+        MODELS.build(dict(_scope_='mmrazor', type='DMSSubModel', architecture=other,
+                          subnet=str(tmp_path / 'out' / 'subnet.json')))
+
+
+def test_bad_expansions_are_clear_errors(tmp_path):
+    with pytest.raises(ExpandError, match=r'model.expand.channel_ratio must be a number >= 1'):
+        _algorithm(channel_ratio=0.5)
+    with pytest.raises(TypeError, match="model.expand: unknown key 'channel_ration'; did you "
+                                        "mean 'channel_ratio'"):
+        _algorithm(channel_ration=2.0)
+    other = build_classifier('resnet50')
+    torch.save(dict(state_dict=other.state_dict()), tmp_path / 'r50.pth')
+    with pytest.raises(PrunedCheckpointError,
+                       match=r'r50.pth is a checkpoint of another structure than '
+                             r'model.expand.checkpoint \(ImageClassifier\)'):
+        _algorithm(checkpoint=str(tmp_path / 'r50.pth'))
+    with pytest.raises(ExpandError, match='model family'):
+        expand_model(build_classifier('deit'), channel_ratio=2.0, mutator=MUTATOR_32)
+    bad = dict(format='dms_mm.subnet/1', units=[], stages=[], expand=dict(channel_ratio='big'))
+    with pytest.raises(SubnetError, match='"expand" must hold numbers'):
+        load_subnet(bad)

@@ -1,0 +1,49 @@
+"""Scaling up end to end through tools/: EfficientNet-B0 grown 1.5x wide and 2x deep, a tiny
+search down to B0's FLOPs on the digits, its export, a short retrain and its test."""
+import re
+
+import pytest
+
+from dms_search_runs import search_retrain_test
+
+SEARCH = 'configs/dms/efficientnet/dms_efficientnet-b0_scaleup_search_digits.py'
+RETRAIN = 'configs/dms/efficientnet/dms_efficientnet-b0_scaleup_retrain_digits.py'
+# 256 training images (8 iterations an epoch), 3 epochs: decay, then refine
+TINY = ['train_dataloader.dataset.indices=256', 'val_dataloader.dataset.indices=128',
+        'test_dataloader.dataset.indices=128', 'train_cfg.max_epochs=3',
+        'train_cfg.val_interval=3', 'default_hooks.logger.interval=4',
+        'param_scheduler.0.end=8']
+
+
+@pytest.fixture(scope='module')
+def pipeline(tmp_path_factory, repo_root, python_exe):
+    search, retrain, test, subnet = search_retrain_test(
+        python_exe, repo_root, tmp_path_factory.mktemp('scaleup'), (SEARCH, RETRAIN), TINY[3:],
+        TINY[:3])
+    return search, subnet, retrain, test
+
+
+def test_the_search_runs_on_the_grown_supernet(pipeline):
+    search, subnet, _, _ = pipeline
+    assert 'DMS expansion: channel_ratio 1.5, block_ratio 2' in search
+    assert '[deepened] backbone.layers.4: 6 -> 10 blocks' in search
+    assert '58 searchable channel units' in search
+    assert subnet['expand']['stages']['backbone.layers.5'] == [5, 8]
+    blocks = {s['name']: s['num_blocks'] for s in subnet['stages']}
+    assert blocks['backbone.layers.4'] == 10
+
+
+def test_the_export_is_counted_against_b0s_flops(pipeline):
+    _, subnet, _, _ = pipeline
+    res = subnet['resources']
+    assert res['static_flops'] == pytest.approx(res['soft_flops'], rel=0.01)
+    assert res['counted_supernet_flops'] > 3 * 8749856  # the grown supernet
+    assert res['target_ratio'] == pytest.approx(8749856 / res['supernet_flops'])
+    assert res['static_flops'] < res['counted_supernet_flops']
+
+
+def test_the_grown_and_pruned_model_retrains_and_tests(pipeline):
+    _, _, retrain, test = pipeline
+    assert 'DMS expansion: channel_ratio 1.5, block_ratio 2' in retrain
+    assert 'DMSSubModel: loaded the searched weights' in retrain
+    assert re.search(r'Epoch\(test\) \[\d+/\d+\]\s+accuracy/top1: [\d.]+', test)
