@@ -308,26 +308,44 @@ def _weight_index(out_pos, out_size: int, in_pos, in_size: int):
     return rows[:, None], cols[None, :]
 
 
+def _growth_blocker(name: str, module: nn.Module) -> Optional[str]:
+    """Why a layer of a unit cannot grow, or None when it can."""
+    if isinstance(module, nn.Conv2d):
+        if module.groups > 1 and not module.groups == module.in_channels == module.out_channels:
+            return f'{name} is a grouped convolution (groups={module.groups})'
+    elif isinstance(module, nn.LayerNorm):
+        if len(module.normalized_shape) != 1:
+            return f'{name} normalises over {tuple(module.normalized_shape)}, not the channels'
+    elif not isinstance(module, (nn.Linear, nn.modules.batchnorm._BatchNorm)) and \
+            any(True for _ in module.parameters(recurse=False)):
+        return f'dms_mm cannot grow {name} ({type(module).__name__})'
+    return None
+
+
 def _widen(model: nn.Module, mutator, channel_ratio: float):
     units, kept = [], {}
     ranges: Dict[Tuple[str, str], List[Tuple[int, int, int]]] = {}
     searchable = {id(u) for u in mutator.searchable_units}
+    modules = dict(model.named_modules())
     for unit in mutator.units:
         if id(unit) not in searchable:
             kept[unit.name] = (mutator.excluded_units.get(unit.name)
                                or mutator.fixed_units.get(unit.name)
                                or 'not searched, so it keeps its width')
             continue
+        # functions (add, mul, cat) have no module and carry no weights
+        channels = [c for c in list(unit.output_related) + list(unit.input_related)
+                    if isinstance(c.module, nn.Module)]
+        blockers = {b for b in (_growth_blocker(c.name, modules[c.name]) for c in channels) if b}
+        if blockers:
+            kept[unit.name] = '; '.join(sorted(blockers)) + ', so it keeps its width'
+            continue
         new = int(unit.num_channels * channel_ratio)
         units.append(UnitGrowth(unit.name, unit.output_related[0].name, unit.num_channels, new))
-        grow = new - unit.num_channels
-        for channel in list(unit.output_related) + list(unit.input_related):
-            if not isinstance(channel.module, nn.Module):
-                continue  # functions (add, mul, cat) carry no weights
+        for channel in channels:
             side = 'out' if channel.is_output_channel else 'in'
             ranges.setdefault((channel.name, side), []).append(
-                (channel.start, channel.end, grow))
-    modules = dict(model.named_modules())
+                (channel.start, channel.end, new - unit.num_channels))
     layers: Dict[str, Dict[str, Tuple]] = {}
     for (name, side), spans in ranges.items():
         module = modules[name]
@@ -358,6 +376,9 @@ def expand_model(model: nn.Module, channel_ratio: float = 1.0, block_ratio: floa
                  mutator: Optional[Dict] = None, logger='current') -> ExpansionReport:
     """Grow ``model`` in place into a larger supernet, keeping its weights.
 
+    The growth is done on a copy and moved into ``model`` once the grown model
+    runs, so a failure leaves ``model`` unchanged.
+
     Args:
         model (nn.Module): The built base model (plain, not yet under DMS).
         channel_ratio (float): Each searchable unit grows to
@@ -377,17 +398,21 @@ def expand_model(model: nn.Module, channel_ratio: float = 1.0, block_ratio: floa
             layer type that cannot grow, or a grown model whose forward fails.
     """
     check_expand_cfg(dict(channel_ratio=channel_ratio, block_ratio=block_ratio))
+    # grown on a copy: on any error, ``model`` is left as it was
+    grown = copy.deepcopy(model)
     stages: List[StageGrowth] = []
     if block_ratio > 1:
-        analysis = _analyse(model, mutator)
-        stages = _deepen(model, analysis.stage_report, block_ratio)
+        analysis = _analyse(grown, mutator)
+        stages = _deepen(grown, analysis.stage_report, block_ratio)
     units: List[UnitGrowth] = []
     kept: Dict[str, str] = {}
-    analysis = _analyse(model, mutator)
+    analysis = _analyse(grown, mutator)
     if channel_ratio > 1:
-        units, kept = _widen(model, analysis, channel_ratio)
+        units, kept = _widen(grown, analysis, channel_ratio)
     report = ExpansionReport(float(channel_ratio), float(block_ratio), units, stages, kept)
-    _check_forward(model, analysis.demo_input_shape)
+    _check_forward(grown, analysis.demo_input_shape)
+    for key in ('_modules', '_parameters', '_buffers'):
+        model.__dict__[key] = grown.__dict__[key]
     print_log(report.summary(), logger=logger)
     return report
 
@@ -404,7 +429,7 @@ def _check_forward(model: nn.Module, shape) -> None:
         raise ExpandError(
             f'expand_model: the grown model fails on an input of shape {tuple(shape)} '
             f'({type(e).__name__}: {e}); a layer outside the traced units probably depends '
-            'on a grown width. Leave its unit out (mutator.channel_unit_cfg) or expand '
-            'depth only (channel_ratio=1)') from e
+            'on a grown width; the model was left as it was. Expand depth only '
+            '(channel_ratio=1), or make that layer follow the width of its input') from e
     finally:
         model.train(was_training)

@@ -100,6 +100,43 @@ def test_yolox_neck_concatenations_grow_consistently():
             torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
 
 
+class _ThreeConvs(torch.nn.Module):
+
+    def __init__(self, groups=1, slice_width=None):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(3, 8, 3)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, groups=groups)
+        self.conv3 = torch.nn.Conv2d(8, 4, 1)
+        self.slice_width = slice_width
+
+    def forward(self, x):
+        y = self.conv2(self.conv1(x))
+        if self.slice_width is not None:  # a fixed channel slice: follows a pruned width only
+            y = y[:, :self.slice_width]
+        return self.conv3(y)
+
+
+def test_units_that_cannot_grow_keep_their_width_and_say_why():
+    model = _ThreeConvs(groups=2)
+    report = expand_model(model, channel_ratio=2.0, mutator=MUTATOR_32)
+    assert not report.units
+    assert set(report.kept_width.values()) == \
+        {'conv2 is a grouped convolution (groups=2), so it keeps its width'}
+    assert '[kept] conv1_(0, 4)_4: conv2 is a grouped convolution' in report.summary()
+    assert model(torch.rand(1, 3, 32, 32)).shape == (1, 4, 28, 28)
+
+
+def test_a_failed_growth_names_the_cause_and_leaves_the_model_unchanged():
+    model = _ThreeConvs(slice_width=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ExpandError, match=r'fails on an input of shape \(1, 3, 32, 32\).*'
+                                          'the model was left as it was'):
+        expand_model(model, channel_ratio=2.0, mutator=MUTATOR_32)
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before) and before.keys() == after.keys()
+    assert (model.conv1.out_channels, model.conv2.out_channels) == (8, 8)
+
+
 def _algorithm(**expand):
     return MODELS.build(dict(
         _scope_='mmrazor', type='DMSAlgorithm', architecture=classifier_config('resnet18'),
