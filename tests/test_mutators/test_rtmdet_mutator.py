@@ -2,7 +2,7 @@
 share_conv) through the generic tracer and stage finder, with no RTMDet-specific code."""
 import pytest
 
-from dms_rtmdet_test_utils import dms_rtmdet
+from dms_det_test_utils import dms_rtmdet
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,7 @@
 through backbone, neck and head, and the bottleneck blocks of the CSP layers."""
 import pytest
 
-from dms_yolox_test_utils import dms_yolox
+from dms_det_test_utils import dms_yolox
 
 
 @pytest.fixture(scope='module')

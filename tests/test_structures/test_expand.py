@@ -84,8 +84,8 @@ def test_depth_grows_per_run_of_blocks_of_one_width():
 
 
 def test_yolox_neck_concatenations_grow_consistently():
-    from dms_yolox_test_utils import build_yolox, flat_outputs, tiny_architecture
-    base = build_yolox(tiny_architecture()).eval()
+    from dms_det_test_utils import build_detector, flat_outputs, tiny_architecture
+    base = build_detector(tiny_architecture()).eval()
     grown = copy.deepcopy(base)
     mutator = dict(type='DMSMutator', parse_cfg=dict(PARSE_32, demo_input=(1, 3, 64, 64)))
     report = expand_model(grown, channel_ratio=1.5, block_ratio=2.0, mutator=mutator)

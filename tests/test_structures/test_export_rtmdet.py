@@ -4,8 +4,14 @@ shared across levels, and mmengine's FLOPs count of it is DMS's soft count."""
 import pytest
 import torch
 
+from dms_det_test_utils import (
+    TINY_RTMDET,
+    build_detector,
+    dms_rtmdet,
+    max_relative_error,
+    tiny_architecture,
+)
 from dms_mm.structures import count_static, to_static
-from dms_rtmdet_test_utils import build_rtmdet, dms_rtmdet, max_relative_error
 from dms_test_utils import randomize_structure
 
 SHARED = [f'bbox_head.{branch}.{level}.{i}.conv' for branch in ('cls_convs', 'reg_convs')
@@ -80,6 +86,7 @@ def test_mmengine_counts_of_the_static_rtmdet_match_the_soft_count(searched, sta
 
 def test_the_supernet_count_runs_the_shared_convs_on_every_level():
     _, mutator = dms_rtmdet(size=128)
-    flops, params = count_static(build_rtmdet().eval(), (1, 3, 128, 128))
+    model = build_detector(tiny_architecture(TINY_RTMDET)).eval()
+    flops, params = count_static(model, (1, 3, 128, 128))
     assert mutator.supernet_flops == pytest.approx(flops, rel=1e-3)
     assert mutator.supernet_params == pytest.approx(params, rel=1e-6)

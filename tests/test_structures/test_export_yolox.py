@@ -4,9 +4,9 @@ import pytest
 import torch
 from mmrazor.registry import MODELS
 
+from dms_det_test_utils import dms_yolox, max_relative_error, tiny_architecture
 from dms_mm.structures import build_subnet, count_static, to_static
 from dms_test_utils import randomize_structure
-from dms_yolox_test_utils import dms_yolox, max_relative_error, tiny_architecture
 
 
 @pytest.fixture(scope='module')
