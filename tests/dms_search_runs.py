@@ -93,6 +93,20 @@ def export_options(export_dir):
     return [f'model.subnet={export_dir}/subnet.json', f'model.checkpoint={export_dir}/pruned.pth']
 
 
+# The digits for an end-to-end run: 256 training images (8 iterations an epoch in
+# batches of 32), 128 for validation and for the test.
+DIGITS_256 = ['train_dataloader.dataset.indices=256', 'val_dataloader.dataset.indices=128',
+              'test_dataloader.dataset.indices=128']
+
+
+def short_schedule(epochs: int, warmup_iters: int, log_interval: int):
+    """``--cfg-options`` of a search of ``epochs`` epochs, validated at the end, its
+    warm-up (the first param scheduler) over ``warmup_iters`` iterations."""
+    return [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
+            f'default_hooks.logger.interval={log_interval}',
+            f'param_scheduler.0.end={warmup_iters}']
+
+
 def search_retrain_test(python_exe, repo_root, root, configs, search_options, data_options,
                         retrain_options=('train_cfg.max_epochs=1', 'train_cfg.val_interval=1')):
     """Search, export (by DMSExportHook), retrain for one epoch and test, through tools/.
@@ -103,8 +117,8 @@ def search_retrain_test(python_exe, repo_root, root, configs, search_options, da
         data_options (list[str]): ``--cfg-options`` of all three runs (data).
 
     Returns:
-        tuple: The outputs of the search, the retrain and the test, and the
-        subnet dict the search exported.
+        tuple: The output of the search, the subnet dict it exported, and the
+        outputs of the retrain and the test.
     """
     search_cfg, retrain_cfg = configs
     search_dir, retrain_dir = root / 'search', root / 'retrain'
@@ -118,7 +132,7 @@ def search_retrain_test(python_exe, repo_root, root, configs, search_options, da
                              '--work-dir', root / 'test', '--cfg-options',
                              f'model.subnet={export}/subnet.json', 'model.checkpoint=None',
                              *data_options], repo_root)
-    return search, retrain, test, subnet(search_dir)
+    return search, subnet(search_dir), retrain, test
 
 
 def make_shapes(python_exe, repo_root, root, num_train, num_val):

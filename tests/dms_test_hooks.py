@@ -18,7 +18,6 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from dms_mm.engine.hooks.dms_scheduler_hook import named_mutables
 from dms_mm.structures import build_subnet
 
 
@@ -47,7 +46,7 @@ class RankStateDumpHook(Hook):
             name: dict(keep_ratio=m.keep_ratio.detach().clone(),
                        importance=m.importance.detach().clone(),
                        hard_mask=m.compute_hard_mask())
-            for name, m in named_mutables(_algorithm(runner).mutator)
+            for name, m in _algorithm(runner).mutator.named_dms_mutables()
         }
         norms = [m for m in _algorithm(runner).architecture.modules()
                  if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]

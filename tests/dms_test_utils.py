@@ -68,6 +68,17 @@ def randomize_structure(mutator, seed=0, low=0.2):
         mutator.clamp_()
 
 
+def hard_outputs(model, mutator, static, *inputs, **kwargs):
+    """The outputs of the searched model under its hard masks and of its static
+    model, on the same inputs."""
+    mutator.refresh_masks('hard')
+    try:
+        with torch.no_grad():
+            return model(*inputs, **kwargs), static(*inputs, **kwargs)
+    finally:
+        mutator.clear_masks()
+
+
 def pruned_copy(model, mutator):
     """The static model under the mutator's hard choices (dms_mm's export path)."""
     return to_static(model, mutator).eval()

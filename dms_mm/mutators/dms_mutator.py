@@ -58,6 +58,16 @@ def _static_counts(module: nn.Module, in_shape, out_shape) -> Tuple[float, float
     return float(flops), float(params)
 
 
+def _with_defaults(key: str, given: Optional[Dict], defaults: Dict) -> Dict:
+    """A sub-config (``depth``, ``attention``) with its defaults filled in."""
+    given = dict(given or {})
+    unknown = set(given) - set(defaults)
+    if unknown:
+        raise KeyError(f'DMSMutator: unknown {key} keys {sorted(unknown)}; '
+                       f'known: {sorted(defaults)}')
+    return {**defaults, **given}
+
+
 def _check_types_present(model: nn.Module, type_names, key: str) -> None:
     """Raise when a config key names a module type the model does not have."""
     missing = [t for t in type_names if not any(type_matches(m, (t, )) for m in model.modules())]
@@ -166,18 +176,8 @@ class DMSMutator(ChannelMutator):
             parse_cfg.setdefault('_scope_', 'mmrazor')
         super().__init__(channel_unit_cfg=channel_unit_cfg, parse_cfg=parse_cfg,
                          init_cfg=init_cfg)
-        depth = dict(depth or {})
-        unknown = set(depth) - set(_DEPTH_DEFAULTS)
-        if unknown:
-            raise KeyError(f'DMSMutator: unknown depth keys {sorted(unknown)}; '
-                           f'known: {sorted(_DEPTH_DEFAULTS)}')
-        self.depth_cfg = {**_DEPTH_DEFAULTS, **depth}
-        attention = dict(attention or {})
-        unknown = set(attention) - set(_ATTENTION_DEFAULTS)
-        if unknown:
-            raise KeyError(f'DMSMutator: unknown attention keys {sorted(unknown)}; '
-                           f'known: {sorted(_ATTENTION_DEFAULTS)}')
-        self.attention_cfg = {**_ATTENTION_DEFAULTS, **attention}
+        self.depth_cfg = _with_defaults('depth', depth, _DEPTH_DEFAULTS)
+        self.attention_cfg = _with_defaults('attention', attention, _ATTENTION_DEFAULTS)
         self.attentions = nn.ModuleList()
         self.attention_names: List[str] = []
         self.attention_specs: List = []
@@ -379,9 +379,10 @@ class DMSMutator(ChannelMutator):
 
         self._counted = []
         counted_by_attention = {}
+        modules = dict(model.named_modules())
         for name, spec, mutables in zip(self.attention_names, self.attention_specs,
                                         self.attentions):
-            attention = dict(model.named_modules())[name]
+            attention = modules[name]
             counter = _AttentionCounter(mutables, getattr(attention, spec.qkv),
                                         getattr(attention, spec.proj))
             counted_by_attention[f'{name}.{spec.qkv}'] = counter
@@ -412,7 +413,6 @@ class DMSMutator(ChannelMutator):
                     self._counted.append(
                         (name, module, (_static_counts(module, call_in, call_out)[0], 0.0),
                          block))
-        modules = dict(model.named_modules())
         for family, root_name in self.family_roots:
             unit = self.family_output_units.get(root_name)
             elements = family.output_param_elements(modules[root_name])
@@ -508,9 +508,10 @@ class DMSMutator(ChannelMutator):
         for mutable in self.refine_mutables():
             mutable.freeze(keep_in_graph)
 
-    def freeze_all(self) -> None:
+    def freeze_all(self, keep_in_graph: bool = False) -> None:
+        """Fix every mutable (see :meth:`DMSMutableMixin.freeze`)."""
         for mutable in self.dms_mutables():
-            mutable.freeze()
+            mutable.freeze(keep_in_graph)
 
     # ------------------------------------------------------------ reporting
     def stage_report_removable(self) -> List[List[int]]:

@@ -34,6 +34,8 @@ from mmengine.logging import MMLogger, print_log
 from mmrazor.registry import MODELS
 from torch import nn
 
+from dms_mm.utils.config_keys import unknown_key_message
+
 EXPAND_KEYS = ('channel_ratio', 'block_ratio', 'checkpoint')
 
 
@@ -97,7 +99,6 @@ def check_expand_cfg(expand: Optional[Dict], owner: str = 'model.expand') -> Opt
     """
     if expand is None:
         return None
-    from dms_mm.utils.config_keys import unknown_key_message
     expand = dict(expand)
     for key in expand:
         if key not in EXPAND_KEYS:
@@ -220,13 +221,10 @@ def _grown(old: torch.Tensor, new: torch.Tensor, index) -> nn.Parameter:
 @torch.no_grad()
 def _grow_layer(name: str, module: nn.Module, maps: Dict[str, Tuple]) -> None:
     """Grow one layer along its channel dimensions; ``maps`` holds
-    ``'in'``/``'out'`` -> (old positions, new size)."""
+    ``'in'``/``'out'`` -> (old positions, new size). Only layers that
+    :func:`_growth_blocker` lets through come here."""
     if isinstance(module, nn.Conv2d):
-        depthwise = module.groups > 1 and module.groups == module.in_channels == \
-            module.out_channels
-        if module.groups > 1 and not depthwise:
-            raise ExpandError(f'expand_model: {name} is a grouped convolution '
-                              f'(groups={module.groups}); only plain and depthwise ones grow')
+        depthwise = module.groups > 1
         if depthwise:
             positions, size = _one_channel_map(name, maps)
             out_pos, out_size, in_pos, in_size, groups = positions, size, None, size, size
@@ -238,8 +236,7 @@ def _grow_layer(name: str, module: nn.Module, maps: Dict[str, Tuple]) -> None:
         fan_in = in_per_group * math.prod(module.kernel_size)
         weight = _default_weight((out_size, in_per_group, *module.kernel_size), fan_in,
                                  module.weight)
-        index = _weight_index(out_pos, module.out_channels, None if depthwise else in_pos,
-                              module.weight.shape[1])
+        index = _weight_index(out_pos, module.out_channels, in_pos, module.weight.shape[1])
         module.weight = _grown(module.weight, weight, index)
         if module.bias is not None:
             bias = _default_weight((out_size, ), fan_in, module.bias)
@@ -258,35 +255,28 @@ def _grow_layer(name: str, module: nn.Module, maps: Dict[str, Tuple]) -> None:
         module.in_features, module.out_features = in_size, out_size
     elif isinstance(module, nn.modules.batchnorm._BatchNorm):
         positions, size = _one_channel_map(name, maps)
-        index = _vector_index(positions, module.num_features)
-        fills = dict(weight=1.0, bias=0.0, running_mean=0.0, running_var=1.0)
-        for key, fill in fills.items():
-            old = getattr(module, key)
-            if old is None:
-                continue
-            new = torch.full((size, ), fill, dtype=old.dtype, device=old.device)
-            if isinstance(old, nn.Parameter):
-                setattr(module, key, _grown(old, new, index))
-            else:
-                new[index] = old
-                setattr(module, key, new)
+        _grow_vectors(module, dict(weight=1.0, bias=0.0, running_mean=0.0, running_var=1.0),
+                      positions, size)
         module.num_features = size
     elif isinstance(module, nn.LayerNorm):
-        if len(module.normalized_shape) != 1:
-            raise ExpandError(f'expand_model: {name} normalises over '
-                              f'{tuple(module.normalized_shape)}; only a LayerNorm over the '
-                              'channels grows')
         positions, size = _one_channel_map(name, maps)
-        index = _vector_index(positions, module.normalized_shape[0])
-        for key, fill in (('weight', 1.0), ('bias', 0.0)):
-            old = getattr(module, key)
-            if old is not None:
-                new = torch.full((size, ), fill, dtype=old.dtype, device=old.device)
-                setattr(module, key, _grown(old, new, index))
+        _grow_vectors(module, dict(weight=1.0, bias=0.0), positions, size)
         module.normalized_shape = (size, )
-    elif any(True for _ in module.parameters(recurse=False)):
-        raise ExpandError(f'expand_model: {name} ({type(module).__name__}) has parameters in a '
-                          'grown channel unit, and dms_mm cannot grow that layer type')
+
+
+def _grow_vectors(module: nn.Module, fills: Dict[str, float], positions, size: int) -> None:
+    """Grow the per-channel parameters and buffers of a norm layer; new channels
+    get ``fills`` (a fresh layer's values)."""
+    for key, fill in fills.items():
+        old = getattr(module, key)
+        if old is None:
+            continue
+        new = torch.full((size, ), fill, dtype=old.dtype, device=old.device)
+        if isinstance(old, nn.Parameter):
+            setattr(module, key, _grown(old, new, positions))
+        else:
+            new[positions] = old
+            setattr(module, key, new)
 
 
 def _one_channel_map(name: str, maps: Dict[str, Tuple]):
@@ -351,7 +341,7 @@ def _widen(model: nn.Module, mutator, channel_ratio: float):
         module = modules[name]
         size = _channel_size(module, side)
         if size is None:
-            continue  # no weights along channels (activations, identities)
+            continue
         layers.setdefault(name, {})[side] = _index_map(size, spans, f'{name} ({side}put)')
     for name, maps in layers.items():
         _grow_layer(name, modules[name], maps)
@@ -359,6 +349,8 @@ def _widen(model: nn.Module, mutator, channel_ratio: float):
 
 
 def _channel_size(module: nn.Module, side: str) -> Optional[int]:
+    """The size of a layer's channel dimension, or None for layers without
+    weights along channels (activations, identities)."""
     if isinstance(module, nn.Conv2d):
         return module.out_channels if side == 'out' else module.in_channels
     if isinstance(module, nn.Linear):
@@ -367,8 +359,6 @@ def _channel_size(module: nn.Module, side: str) -> Optional[int]:
         return module.num_features
     if isinstance(module, nn.LayerNorm):
         return module.normalized_shape[-1]
-    if any(True for _ in module.parameters(recurse=False)):
-        raise ExpandError(f'expand_model: {type(module).__name__} layers cannot grow')
     return None
 
 

@@ -9,6 +9,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmrazor.registry import MODELS
 
 from dms_mm.mutators import DMSMutator
+from dms_mm.utils.state_dicts import compare_state_dicts
 
 from .expand import expand_model
 from .static import to_static
@@ -35,21 +36,17 @@ def load_state_strict(model, checkpoint: str, what: str) -> None:
     state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
     if not isinstance(state, dict):
         raise PrunedCheckpointError(f'{checkpoint}: holds no state_dict')
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = [(k, tuple(state[k].shape), tuple(own[k].shape)) for k in own
-              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or shapes:
+    mismatch = compare_state_dicts(model.state_dict(), state)
+    if mismatch:
         details = []
-        if shapes:
-            k, file_shape, model_shape = shapes[0]
-            details.append(f'{len(shapes)} tensors differ in shape, e.g. {k}: {file_shape} in the '
-                           f'file, {model_shape} in {what}')
-        if missing:
-            details.append(f'missing from the file: {missing[:3]}')
-        if unexpected:
-            details.append(f'not in {what}: {unexpected[:3]}')
+        if mismatch.shapes:
+            k, file_shape, model_shape = mismatch.shapes[0]
+            details.append(f'{len(mismatch.shapes)} tensors differ in shape, e.g. {k}: '
+                           f'{file_shape} in the file, {model_shape} in {what}')
+        if mismatch.missing:
+            details.append(f'missing from the file: {sorted(mismatch.missing)[:3]}')
+        if mismatch.unexpected:
+            details.append(f'not in {what}: {sorted(mismatch.unexpected)[:3]}')
         raise PrunedCheckpointError(
             f'{checkpoint} is a checkpoint of another structure than {what}: '
             + '; '.join(details))

@@ -8,7 +8,7 @@ from torch import nn
 from dms_mm.dynamic_ops.attention import PrunedMultiheadAttention
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import count_static, to_static
-from dms_test_utils import VIT_ARCH, dms_model, randomize_structure
+from dms_test_utils import VIT_ARCH, dms_model, hard_outputs, randomize_structure
 
 
 def test_deit_units_stages_and_attentions_are_found():
@@ -36,11 +36,8 @@ def test_deit_static_model_equals_the_searched_one_and_its_counts(seed):
     randomize_structure(mutator, seed=seed)
     model.eval()
     static = to_static(model, mutator).eval()
-    x = torch.rand(3, 3, 32, 32)
-    mutator.refresh_masks('hard')
-    with torch.no_grad():
-        torch.testing.assert_close(static(x, mode='tensor'), model(x, mode='tensor'),
-                                   rtol=1e-4, atol=1e-5)
+    expected, got = hard_outputs(model, mutator, static, torch.rand(3, 3, 32, 32), mode='tensor')
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
     soft = mutator.soft_resources()
     flops, params = count_static(static, (1, 3, 32, 32))
     assert soft['flops'].item() == flops and soft['params'].item() == params
@@ -133,14 +130,10 @@ def test_a_declared_attention_type_has_its_heads_searched():
     with torch.no_grad():
         attention.heads.set_kept([0, 2])
     model.eval()
-    x = torch.rand(2, 6, 4, 4)
-    mutator.refresh_masks('hard')
-    with torch.no_grad():
-        expected = model(x)
     static = to_static(model, mutator).eval()
     assert static.attn.heads == 2 and static.attn.to_qkv.out_features == 48
-    with torch.no_grad():
-        torch.testing.assert_close(static(x), expected, rtol=1e-4, atol=1e-5)
+    expected, got = hard_outputs(model, mutator, static, torch.rand(2, 6, 4, 4))
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
     assert '[searched] attn: heads 2/4, head dims 8 (not searched)' in mutator.summary()
 
 

@@ -8,7 +8,7 @@ from torch import nn
 from dms_mm.mutators import DMSMutator
 from dms_mm.mutators.shared_modules import relink_shared_modules, shared_module_paths
 from dms_mm.structures import count_static, to_static
-from dms_test_utils import randomize_structure
+from dms_test_utils import hard_outputs, randomize_structure
 
 
 def conv_bn(cin, cout, stride=1):
@@ -80,12 +80,6 @@ def test_soft_count_counts_every_call_and_export_keeps_the_sharing(searched):
     flops, params = count_static(static, (1, 3, 16, 16))
     assert (flops, params) == (pytest.approx(soft['flops'].item()),
                                pytest.approx(soft['params'].item()))
-    x = torch.rand(2, 3, 16, 16)
-    mutator.refresh_masks('hard')
-    try:
-        with torch.no_grad():
-            expected, got = net(x), static(x)
-    finally:
-        mutator.clear_masks()
+    expected, got = hard_outputs(net, mutator, static, torch.rand(2, 3, 16, 16))
     for e, g in zip(expected, got):
         assert torch.allclose(e, g, atol=1e-5)

@@ -18,7 +18,13 @@ from dms_mm.structures import (
     scale_to_target,
     to_static,
 )
-from dms_test_utils import BACKBONES, classifier_config, dms_model, randomize_structure
+from dms_test_utils import (
+    BACKBONES,
+    classifier_config,
+    dms_model,
+    hard_outputs,
+    randomize_structure,
+)
 
 ARCH = {name: classifier_config(name) for name in list(BACKBONES) + ['deit']}
 
@@ -34,10 +40,7 @@ def test_static_model_equals_the_hardened_searched_model(name):
     assert all(type(m) is PrunedMultiheadAttention for m in static.modules()
                if type(m).__module__.startswith('dms_mm'))
     assert not any(m._forward_hooks for m in static.modules())
-    x = torch.rand(4, 3, 32, 32)
-    mutator.refresh_masks('hard')
-    with torch.no_grad():
-        expected, got = model(x), static(x)
+    expected, got = hard_outputs(model, mutator, static, torch.rand(4, 3, 32, 32))
     rel = ((got - expected).norm() / expected.norm()).item()
     assert rel <= 1e-4
     removed = sum(m.num_blocks - len(m.kept_indices()) for m in mutator.stages)

@@ -12,7 +12,7 @@ from dms_det_test_utils import (
     tiny_architecture,
 )
 from dms_mm.structures import count_static, to_static
-from dms_test_utils import randomize_structure
+from dms_test_utils import hard_outputs, randomize_structure
 
 SHARED = [f'bbox_head.{branch}.{level}.{i}.conv' for branch in ('cls_convs', 'reg_convs')
           for level in range(3) for i in range(2)]
@@ -43,13 +43,7 @@ def test_static_rtmdet_equals_the_hardened_searched_model(searched, static):
     narrowed = [u for u in mutator.searchable_units
                 if int(u.mutable_channel.current_mask.sum()) < u.num_channels]
     assert len(narrowed) > len(mutator.searchable_units) // 2
-    x = torch.rand(2, 3, 128, 128)
-    mutator.refresh_masks('hard')
-    try:
-        with torch.no_grad():
-            expected, got = model(x), static(x)
-    finally:
-        mutator.clear_masks()
+    expected, got = hard_outputs(model, mutator, static, torch.rand(2, 3, 128, 128))
     assert max_relative_error(expected, got) <= 1e-4
 
 

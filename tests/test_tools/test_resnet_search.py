@@ -4,23 +4,19 @@ import re
 
 import pytest
 
-from dms_search_runs import search_retrain_test
+from dms_search_runs import search_retrain_test, short_schedule
 
 SEARCH = 'configs/dms/resnet/dms_resnet-50_search_digits.py'
 RETRAIN = 'configs/dms/resnet/dms_resnet-50_retrain_digits.py'
+# 64 training images in batches of 16 (4 iterations an epoch), 2 epochs: decay, refine
 DATA = ['train_dataloader.dataset.indices=64', 'train_dataloader.batch_size=16',
         'val_dataloader.dataset.indices=32', 'test_dataloader.dataset.indices=32']
-# 64 training images in batches of 16 (4 iterations an epoch), 2 epochs: decay, refine
-TINY = [*DATA, 'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
-        'default_hooks.logger.interval=1', 'param_scheduler.0.end=4']
 
 
 @pytest.fixture(scope='module')
 def pipeline(tmp_path_factory, repo_root, python_exe):
-    search, retrain, test, subnet = search_retrain_test(
-        python_exe, repo_root, tmp_path_factory.mktemp('resnet50'), (SEARCH, RETRAIN),
-        TINY[len(DATA):], DATA)
-    return search, subnet, retrain, test
+    return search_retrain_test(python_exe, repo_root, tmp_path_factory.mktemp('resnet50'),
+                               (SEARCH, RETRAIN), short_schedule(2, 4, 1), DATA)
 
 
 def test_the_search_finds_widths_and_the_bottlenecks_with_an_identity(pipeline):

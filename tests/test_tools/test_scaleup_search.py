@@ -4,23 +4,17 @@ import re
 
 import pytest
 
-from dms_search_runs import search_retrain_test
+from dms_search_runs import DIGITS_256, search_retrain_test, short_schedule
 
 SEARCH = 'configs/dms/efficientnet/dms_efficientnet-b0_scaleup_search_digits.py'
 RETRAIN = 'configs/dms/efficientnet/dms_efficientnet-b0_scaleup_retrain_digits.py'
-# 256 training images (8 iterations an epoch), 3 epochs: decay, then refine
-TINY = ['train_dataloader.dataset.indices=256', 'val_dataloader.dataset.indices=128',
-        'test_dataloader.dataset.indices=128', 'train_cfg.max_epochs=3',
-        'train_cfg.val_interval=3', 'default_hooks.logger.interval=4',
-        'param_scheduler.0.end=8']
 
 
 @pytest.fixture(scope='module')
 def pipeline(tmp_path_factory, repo_root, python_exe):
-    search, retrain, test, subnet = search_retrain_test(
-        python_exe, repo_root, tmp_path_factory.mktemp('scaleup'), (SEARCH, RETRAIN), TINY[3:],
-        TINY[:3])
-    return search, subnet, retrain, test
+    # 8 iterations an epoch, 3 epochs: decay, then refine
+    return search_retrain_test(python_exe, repo_root, tmp_path_factory.mktemp('scaleup'),
+                               (SEARCH, RETRAIN), short_schedule(3, 8, 4), DIGITS_256)
 
 
 def test_the_search_runs_on_the_grown_supernet(pipeline):

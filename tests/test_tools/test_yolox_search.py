@@ -1,11 +1,10 @@
 """mmdet's YOLOX through the tools, as a user runs them: make the shapes set, search
 (with the export at the end), retrain the exported structure, test it for a bbox mAP."""
-import json
 import re
 
 import pytest
 
-from dms_search_runs import make_shapes, shapes_options, tool
+from dms_search_runs import make_shapes, search_retrain_test, shapes_options
 
 SEARCH = 'configs/dms/yolox/dms_yolox-tiny_search_shapes.py'
 RETRAIN = 'configs/dms/yolox/dms_yolox-tiny_retrain_shapes.py'
@@ -21,18 +20,19 @@ def shapes(tmp_path_factory, repo_root, python_exe):
 
 
 @pytest.fixture(scope='module')
-def search(shapes, tmp_path_factory, repo_root, python_exe):
-    work_dir = tmp_path_factory.mktemp('yolox_search')
+def pipeline(shapes, tmp_path_factory, repo_root, python_exe):
+    root = tmp_path_factory.mktemp('yolox')
     # 32 images in batches of 16: 2 iterations an epoch; the last 2 of the 3 epochs
     # without Mosaic/RandomAffine and with the L1 loss (YOLOXModeSwitchHook, num_last_epochs=1)
-    out = tool(python_exe, ['tools/train.py', SEARCH, '--work-dir', str(work_dir),
-                '--cfg-options', 'train_cfg.max_epochs=3', 'train_cfg.val_interval=3',
-                'default_hooks.logger.interval=1', *_data(shapes)], repo_root)
-    return out, work_dir
+    search, subnet, retrain, test = search_retrain_test(
+        python_exe, repo_root, root, (SEARCH, RETRAIN),
+        ['train_cfg.max_epochs=3', 'train_cfg.val_interval=3', 'default_hooks.logger.interval=1'],
+        _data(shapes))
+    return root, search, subnet, retrain, test
 
 
-def test_search_runs_mmdet_yolox_hooks_on_the_architecture(search):
-    out, _ = search
+def test_search_runs_mmdet_yolox_hooks_on_the_architecture(pipeline):
+    _, out, _, _, _ = pipeline
     assert 'No mosaic and mixup aug now!' in out and 'Add additional L1 loss now!' in out
     assert 'DMSMutator summary' in out
     last = re.search(r'Epoch\(train\)\s+\[3\]\[2/2\].*', out).group(0)
@@ -40,11 +40,9 @@ def test_search_runs_mmdet_yolox_hooks_on_the_architecture(search):
     assert re.search(r'coco/bbox_mAP: [\d.]+', out)
 
 
-def test_export_hook_writes_the_searched_yolox(search):
-    _, work_dir = search
-    export = work_dir / 'dms_export'
-    subnet = json.loads((export / 'subnet.json').read_text())
-    assert (export / 'pruned.pth').is_file()
+def test_export_hook_writes_the_searched_yolox(pipeline):
+    root, _, subnet, _, _ = pipeline
+    assert (root / 'search' / 'dms_export' / 'pruned.pth').is_file()
     assert subnet['model']['type'] == 'YOLOX' and subnet['demo_input'] == [1, 3, 128, 128]
     parts = {u['name'].split('.')[0] for u in subnet['units'] if u['searched']}
     assert parts == {'backbone', 'neck', 'bbox_head'}
@@ -57,22 +55,11 @@ def test_export_hook_writes_the_searched_yolox(search):
     assert res['static_flops'] < res['counted_supernet_flops']
 
 
-def test_retrain_the_exported_structure_then_test_it(search, shapes, tmp_path, repo_root,
-                                                     python_exe):
-    _, work_dir = search
-    export = work_dir / 'dms_export'
-    retrain_dir = tmp_path / 'retrain'
-    out = tool(python_exe, ['tools/train.py', RETRAIN, '--work-dir', str(retrain_dir),
-                '--cfg-options', f'model.subnet={export}/subnet.json',
-                f'model.checkpoint={export}/pruned.pth', 'train_cfg.max_epochs=1',
-                'train_cfg.val_interval=1', *_data(shapes)], repo_root)
-    assert 'DMSSubModel: loaded the searched weights' in out
-    assert 'DMSConv2d' not in out and 'DMSAlgorithm' not in out  # a plain YOLOX
-    assert (retrain_dir / 'epoch_1.pth').is_file()
-    out = tool(python_exe, ['tools/test.py', RETRAIN, str(retrain_dir / 'epoch_1.pth'),
-                '--work-dir', str(tmp_path / 'test'), '--cfg-options',
-                f'model.subnet={export}/subnet.json', 'model.checkpoint=None',
-                *_data(shapes)], repo_root)
-    maps = re.findall(r'coco/bbox_mAP: ([\d.]+)', out)
+def test_retrain_the_exported_structure_then_test_it(pipeline):
+    root, _, _, retrain, test = pipeline
+    assert 'DMSSubModel: loaded the searched weights' in retrain
+    assert 'DMSConv2d' not in retrain and 'DMSAlgorithm' not in retrain  # a plain YOLOX
+    assert (root / 'retrain' / 'epoch_1.pth').is_file()
+    maps = re.findall(r'coco/bbox_mAP: ([\d.]+)', test)
     assert maps and 0.0 <= float(maps[-1]) <= 1.0
-    assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all' in out
+    assert 'Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all' in test

@@ -14,29 +14,12 @@ from torch import nn
 from dms_mm.algorithms.dms_algorithm import DMSAlgorithm, schedule_value
 from dms_mm.engine.optimizers import restore_fixed_lrs
 from dms_mm.utils.config_keys import unknown_key_message
+from dms_mm.utils.state_dicts import compare_state_dicts
 
 SCHEDULES = ('root', 'linear', 'cos', 'none')
 #: message-hub key (and log/scalars name without ``train/``) of the count of
 #: structure updates skipped for a NaN/Inf gradient
 SKIPPED_STEPS_KEY = 'train/skipped_structure_steps'
-
-
-def named_mutables(mutator) -> List[Tuple[str, nn.Module]]:
-    """Every DMS mutable of the mutator with a readable name: channel units by
-    their unit name, stages as ``stage NAME``; the mutator's own names when it
-    gives them (``named_dms_mutables``, which also names attention parts)."""
-    if hasattr(mutator, 'named_dms_mutables'):
-        return list(mutator.named_dms_mutables())
-    return ([(unit.name, unit.mutable_channel) for unit in mutator.units] +
-            [(f'stage {name}', m) for name, m in zip(mutator.stage_names, mutator.stages)])
-
-
-def refine_mutables(mutator) -> List[nn.Module]:
-    """The mutables the refine phase freezes: depth (and attention heads when
-    the mutator searches them, ``refine_mutables``)."""
-    if hasattr(mutator, 'refine_mutables'):
-        return list(mutator.refine_mutables())
-    return list(mutator.stages)
 
 
 @HOOKS.register_module()
@@ -169,7 +152,7 @@ class DMSSchedulerHook(Hook):
         print_log(algorithm.mutator.summary(), logger='current')
 
         mutator = algorithm.mutator
-        self._mutables = named_mutables(mutator)
+        self._mutables = mutator.named_dms_mutables()
         self._runner = runner
         hub = runner.message_hub
         if SKIPPED_STEPS_KEY in hub.log_scalars:  # resumed: go on counting
@@ -228,16 +211,12 @@ class DMSSchedulerHook(Hook):
 
     def _enter(self, algorithm: DMSAlgorithm, phase: str) -> None:
         mutator = algorithm.mutator
-        frozen = []
-        if phase in ('refine', 'fixed'):
-            frozen = refine_mutables(mutator)
+        # frozen keep ratios stay in the autograd graph, with a zero gradient that the
+        # step pre-hook drops: DDP was built expecting a gradient for each of them
         if phase == 'fixed':
-            frozen = mutator.dms_mutables()
-        for mutable in frozen:
-            if not mutable.frozen:
-                # still in the autograd graph, with a zero gradient that the step
-                # pre-hook drops: DDP was built expecting a gradient for it
-                mutable.freeze(keep_in_graph=True)
+            mutator.freeze_all(keep_in_graph=True)
+        elif phase == 'refine':
+            mutator.freeze_depth(keep_in_graph=True)
         print_log(f'DMSSchedulerHook: phase {phase!r}', logger='current')
         self._phase = phase
 
@@ -260,7 +239,7 @@ class DMSSchedulerHook(Hook):
             name: torch.cat([m.keep_ratio.detach().float().flatten(),
                              m.importance.detach().float().flatten(),
                              m.compute_hard_mask().float().flatten()])
-            for name, m in named_mutables(mutator)
+            for name, m in mutator.named_dms_mutables()
         }
 
     def check_ranks_agree(self, mutator, iteration: int) -> None:
@@ -303,15 +282,12 @@ class DMSSchedulerHook(Hook):
         state = checkpoint.get('state_dict', checkpoint)
         state = {(k[len('module.'):] if k.startswith('module.') else k): v
                  for k, v in state.items()}
-        expected = self._algorithm(runner).state_dict()
-        missing = [k for k in expected if k not in state]
-        unexpected = [k for k in state if k not in expected]
-        shapes = [f'{k}: {tuple(state[k].shape)} in the checkpoint, {tuple(v.shape)} here'
-                  for k, v in expected.items()
-                  if k in state and hasattr(state[k], 'shape')
-                  and tuple(state[k].shape) != tuple(v.shape)]
+        missing, unexpected, shapes = compare_state_dicts(self._algorithm(runner).state_dict(),
+                                                          state)
         if not (missing or unexpected or shapes):
             return
+        shapes = [f'{k}: {in_file} in the checkpoint, {here} here'
+                  for k, in_file, here in shapes]
         parts = []
         if shapes:
             parts.append(f'{len(shapes)} shape(s) differ ({"; ".join(shapes[:3])})')
