@@ -242,8 +242,11 @@ class DMSMutableChannel(DMSMutableMixin, BaseMutableChannel):
         self._init_dms(num_channels // group_size, lambda_scale, min_keep, max_keep, ema_decay)
 
     def lower_keep_bound(self) -> float:
-        # at least one element: sigmoid(0.5) > 0.5 for the top element
-        return max(self.min_keep, 0.5 / self.num_elements)
+        # at least one element, by a margin: at keep = 1/N the top element's logit is
+        # lambda_scale * 0.5 (sigmoid > 0.62 for lambda_scale >= 1) and the second's is
+        # -lambda_scale * 0.5. (A floor of 0.5/N put the top element exactly on the
+        # threshold, where float rounding decided whether the unit kept anything.)
+        return max(self.min_keep, 1.0 / self.num_elements)
 
     def expand(self, element_mask: torch.Tensor) -> torch.Tensor:
         """Element mask -> channel mask (each element covers ``group_size``)."""

@@ -28,7 +28,7 @@ def test_clamp_keeps_at_least_one_channel_and_blocks_may_all_go():
     with torch.no_grad():
         channels.keep_ratio.fill_(-3.0)
     channels.clamp_()
-    assert channels.keep_ratio.item() == pytest.approx(0.05)
+    assert channels.keep_ratio.item() == pytest.approx(0.1)
     assert int(channels.current_mask.sum()) == 1
     with torch.no_grad():
         channels.keep_ratio.fill_(7.0)
@@ -41,6 +41,22 @@ def test_clamp_keeps_at_least_one_channel_and_blocks_may_all_go():
         blocks.keep_ratio.fill_(-1.0)
     blocks.clamp_()
     assert blocks.keep_ratio.item() == 0.0 and blocks.kept_indices() == []
+
+
+@pytest.mark.parametrize('lambda_scale', [1.0, 4.0])
+@pytest.mark.parametrize('min_keep', [0.0, 0.05])
+def test_the_floor_keeps_exactly_one_element_for_every_width(lambda_scale, min_keep):
+    # every N up to 2048, at the floor: never zero width (an export could not be built)
+    for n in range(1, 2049):
+        mutable = DMSMutableChannel(n, min_keep=min_keep, lambda_scale=lambda_scale)
+        mutable.importance.copy_(torch.randperm(n).float())
+        with torch.no_grad():
+            mutable.keep_ratio.fill_(-1.0)
+        mutable.clamp_()
+        kept = int(mutable.compute_hard_mask().sum())
+        assert kept >= 1, f'N={n}: zero width at the floor'
+        # round(min_keep * N) (a half may go either way in float32), at least one
+        assert abs(kept - max(1.0, min_keep * n)) <= 0.5 + 1e-6, f'N={n}: {kept} kept'
 
 
 def test_one_mask_per_forward_shared_by_consumers_updates_importance_once():
