@@ -12,12 +12,14 @@ from . import (
     cpu_distributed,
     cpu_sync_batchnorm,
     dynamic_sync_batchnorm,
+    mmrazor_groupfisher_adaptive_padding,
     mmrazor_quantization,
     package_scoped_configs,
 )
 
 FIXES = (mmrazor_quantization, checkpoint_safe_globals, cpu_distributed, cpu_amp,
-         package_scoped_configs, cpu_sync_batchnorm, dynamic_sync_batchnorm)
+         package_scoped_configs, cpu_sync_batchnorm, dynamic_sync_batchnorm,
+         mmrazor_groupfisher_adaptive_padding)
 
 
 def apply_all() -> None:
