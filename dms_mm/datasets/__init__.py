@@ -1,5 +1,7 @@
 from .digits import DIGITS_CLASSES, DigitsDataset
+from .glyphs import GLYPH_CLASSES, GlyphsDataset, generate_glyphs, load_glyphs
 from .shapes_coco import SHAPES_CLASSES, generate_shapes_coco, shapes_ann_file
 
-__all__ = ['DIGITS_CLASSES', 'DigitsDataset', 'SHAPES_CLASSES', 'generate_shapes_coco',
+__all__ = ['DIGITS_CLASSES', 'DigitsDataset', 'GLYPH_CLASSES', 'GlyphsDataset',
+           'generate_glyphs', 'load_glyphs', 'SHAPES_CLASSES', 'generate_shapes_coco',
            'shapes_ann_file']

@@ -15,7 +15,7 @@ def _algorithm(cfg, **changes):
         return MODELS.build(model)
 
 
-@pytest.mark.parametrize('data', ['in1k', 'digits'])
+@pytest.mark.parametrize('data', ['in1k', 'digits', 'glyphs'])
 def test_the_scaleup_search_grows_b0_and_targets_b0s_flops(repo_root, data):
     cfg = Config.fromfile(f'{repo_root}/{CONFIGS}/dms_efficientnet-b0_scaleup_search_{data}.py')
     # the target is the base model's own FLOPs, as the mutator counts them
@@ -29,7 +29,7 @@ def test_the_scaleup_search_grows_b0_and_targets_b0s_flops(repo_root, data):
         assert grown.final_target_ratio == pytest.approx(0.2978, abs=1e-4)
 
 
-@pytest.mark.parametrize('data', ['in1k', 'digits'])
+@pytest.mark.parametrize('data', ['in1k', 'digits', 'glyphs'])
 def test_the_scaleup_retrain_reads_the_scaleup_search(repo_root, data):
     cfg = Config.fromfile(f'{repo_root}/{CONFIGS}/dms_efficientnet-b0_scaleup_retrain_{data}.py')
     assert cfg.model.type == 'DMSSubModel' and cfg.custom_hooks == []
