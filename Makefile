@@ -54,9 +54,10 @@ $(STAMPS)/stack: $(STAMPS)/mmcv requirements/stack.txt
 	$(PIP) install -r requirements/stack.txt
 	@touch $@
 
-$(STAMPS)/dms_mm: $(STAMPS)/stack setup.py requirements/runtime.txt requirements/tests.txt
-	@echo "[install] dms_mm (editable) with test requirements"
-	$(PIP) install --no-build-isolation -e ".[tests]"
+$(STAMPS)/dms_mm: $(STAMPS)/stack setup.py requirements/runtime.txt requirements/tests.txt \
+		requirements/benchmarks.txt
+	@echo "[install] dms_mm (editable) with test and benchmark requirements"
+	$(PIP) install --no-build-isolation -e ".[tests,benchmarks]"
 	@touch $@
 
 lint: install

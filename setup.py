@@ -76,6 +76,7 @@ setup(
                       parse_requirements('requirements/mminstall.txt')),
     extras_require={
         'tests': parse_requirements('requirements/tests.txt'),
+        'benchmarks': parse_requirements('requirements/benchmarks.txt'),
         'mim': parse_requirements('requirements/mminstall.txt'),
     },
     classifiers=[

@@ -80,44 +80,11 @@ def top1(output: str) -> float:
     return float(found[-1])
 
 
-def uniform_subnet(target: float, path: str) -> dict:
-    """The supernet scaled uniformly in width and depth to the FLOPs target."""
-    import torch
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
-    from mmrazor.registry import MODELS
-
-    import dms_mm  # noqa: F401
-    from dms_mm.mutators import DMSMutator
-    from dms_mm.structures import build_subnet, scale_to_target, to_static
-    from dms_mm.structures.export import count_static
-
-    cfg = Config.fromfile(osp.join(ROOT, SEARCH))
-    architecture = dict(cfg.model.architecture)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(architecture)
-    mutator = DMSMutator(parse_cfg=dict(cfg.model.mutator.parse_cfg),
-                         depth=dict(cfg.model.mutator.depth))
-    supernet_flops, supernet_params = count_static(model, mutator.demo_input_shape)
-    mutator.prepare_from_supernet(model)
-    with torch.no_grad():
-        for mutable in mutator.dms_mutables():
-            # the same keep ratio everywhere; the first channels / blocks stay
-            mutable.importance.copy_(torch.arange(mutable.num_elements, 0, -1).float())
-            mutable.keep_ratio.fill_(1.0)
-    reached = scale_to_target(mutator, target)
-    subnet = build_subnet(mutator, architecture, target)
-    subnet['mutator'] = dict(parse_cfg=dict(cfg.model.mutator.parse_cfg),
-                             depth=dict(cfg.model.mutator.depth))
-    flops, params = count_static(to_static(model, mutator), mutator.demo_input_shape)
-    subnet['resources'].update(static_flops=flops, static_params=params,
-                               counted_supernet_flops=supernet_flops,
-                               counted_supernet_params=supernet_params,
-                               uniform_keep_ratio=mutator.units[0].mutable_channel.current_choice,
-                               reached_ratio=reached)
-    with open(path, 'w') as f:
-        json.dump(json.loads(json.dumps(subnet, default=list)), f, indent=2)
-    return subnet
+def uniform_subnet(target: float, out_dir: str) -> dict:
+    """The supernet scaled uniformly in width and depth to the FLOPs target
+    (``out_dir/subnet.json``; see ``benchmarks/subnets.py``)."""
+    from benchmarks.subnets import uniform_subnet as build
+    return build(osp.join(ROOT, SEARCH), target, out_dir)
 
 
 def mean_spread(values):
@@ -135,11 +102,11 @@ def main(argv=None):
     print(f'DMS demo: EfficientNet-B0 on digits (32x32), FLOPs target {args.target}, seeds '
           f'{args.seeds}; logs in {work}', flush=True)
 
-    uniform_path = osp.join(work, 'uniform_subnet.json')
-    uniform = uniform_subnet(args.target, uniform_path)
-    progress.step(f'uniform scaling to the target: keep ratio '
-                  f'{uniform["resources"]["uniform_keep_ratio"]:.3f}, FLOPs ratio '
-                  f'{uniform["resources"]["reached_ratio"]:.3f}')
+    uniform = uniform_subnet(args.target, osp.join(work, 'uniform'))
+    uniform_path = osp.join(work, 'uniform', 'subnet.json')
+    method = uniform['resources']['method']
+    progress.step(f'uniform scaling to the target: keep ratio {method["keep_ratio"]:.3f}, '
+                  f'FLOPs ratio {method["reached_soft_ratio"]:.3f}')
 
     rows = {name: dict(top1=[], seconds=[]) for name in ('supernet', 'uniform', 'dms')}
     dms_resources = []

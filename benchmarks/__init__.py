@@ -1,0 +1,1 @@
+"""Measurement scripts of dms_mm (not part of the installed package)."""

@@ -1,0 +1,505 @@
+"""DMS against uniform scaling, a random structure and peer pruners at equal FLOPs.
+
+On the generated glyphs set (``dms_mm/datasets/glyphs.py``), with mmpretrain's
+EfficientNet-B0 at 32x32 as the supernet, every method gets the same data,
+augmentation, optimizer and schedule shape, and the same total number of
+training epochs ``E``, counted over all of its phases:
+
+============  ==================================================================
+method        what runs (``E`` epochs in all)
+============  ==================================================================
+supernet      the unpruned supernet, ``E`` epochs from scratch (reference)
+uniform       one width and one depth ratio for the whole supernet, ``E`` from scratch
+random        a random structure at the same FLOPs, ``E`` from scratch (the control)
+dms           DMS from scratch (DMSnp): search ``E/2``, retrain ``E/2`` from the
+              searched weights
+dmsp          DMS from a trained supernet (DMSp): supernet ``E/2``, search
+              ``E/4``, finetune ``E/4``
+tp            Torch-Pruning 1.6.1 from the trained supernet (``E/2``): group
+              Taylor importance, global, iterative, then finetune ``E/2``
+mmrazor       mmrazor's GroupFisher from the trained supernet, then finetune;
+              if it cannot run, the report says why
+scaleup       the paper's scale-up: the supernet grown 1.5x wider and 2x deeper,
+              searched down to the supernet's FLOPs (``E/2``), retrained
+              (``E/2``); compared with the supernet row
+capacity      uniform scaling to ``--capacity-target`` (12.5 %): the task must
+              separate it from the supernet by at least 5 points
+============  ==================================================================
+
+FLOPs are counted by mmengine on every exported static model. Every run goes
+through the ordinary tools (``tools/train.py`` with the configs under
+``configs/``); its record lands in ``WORK_DIR/runs.jsonl`` as soon as it ends,
+and a second call skips what is recorded, so an interrupted comparison resumes.
+The report (``report.md``) gives the mean and spread over seeds and the paired
+per-seed difference to DMS; ``compare.png`` plots top-1 against FLOPs with the
+seeds as dots.
+
+Examples::
+
+    python benchmarks/compare.py                       # the full comparison
+    python benchmarks/compare.py --preset demo         # what `make demo` runs
+    python benchmarks/compare.py --methods uniform dms --targets 0.5 --seeds 0
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+import warnings
+from typing import Dict, List, Optional
+
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+CONFIGS = dict(
+    supernet='configs/baselines/efficientnet-b0_1xb64_glyphs.py',
+    search='configs/dms/efficientnet/dms_efficientnet-b0_search_glyphs.py',
+    retrain='configs/dms/efficientnet/dms_efficientnet-b0_retrain_glyphs.py',
+    scaleup_search='configs/dms/efficientnet/dms_efficientnet-b0_scaleup_search_glyphs.py',
+    scaleup_retrain='configs/dms/efficientnet/dms_efficientnet-b0_scaleup_retrain_glyphs.py',
+)
+METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'mmrazor',
+           'scaleup')
+NAMES = dict(supernet='Supernet (EfficientNet-B0)', capacity='Uniform (capacity check)',
+             uniform='Uniform scaling', random='Random structure', dms='DMS from scratch (DMSnp)',
+             dmsp='DMS from the trained supernet (DMSp)', tp='Torch-Pruning 1.6.1 (group Taylor)',
+             mmrazor='mmrazor GroupFisher', scaleup='DMS scale-up (1.5x width, 2x depth)')
+PRESETS = dict(
+    full=dict(methods=list(METHODS), targets=[0.5, 0.25], seeds=[0, 1, 2], epochs=8,
+              train_images=40000),
+    demo=dict(methods=['supernet', 'uniform', 'dms', 'tp'], targets=[0.25], seeds=[0, 1, 2],
+              epochs=4, train_images=20000),
+)
+
+
+class Progress:
+    """One line per finished step: count, minutes since the start, what happened."""
+
+    def __init__(self, total: int):
+        self.total, self.done, self.start = total, 0, time.time()
+
+    def step(self, text: str) -> None:
+        self.done += 1
+        elapsed = (time.time() - self.start) / 60
+        print(f'[{self.done:3d}/{self.total}] {elapsed:6.1f} min  {text}', flush=True)
+
+
+class RunFailed(RuntimeError):
+    """A tool run that exited with an error; the message names its log."""
+
+
+def run_tool(args: List[str], log_path: str) -> str:
+    """Run ``python ARGS`` from the repository root; return its output."""
+    os.makedirs(osp.dirname(log_path), exist_ok=True)
+    with open(log_path, 'w') as log:
+        proc = subprocess.run([sys.executable] + args, cwd=ROOT, stdout=log,
+                              stderr=subprocess.STDOUT, text=True)
+    with open(log_path) as f:
+        output = f.read()
+    if proc.returncode != 0:
+        tail = '\n'.join(output.strip().splitlines()[-5:])
+        raise RunFailed(f'`{" ".join(args)}` failed (see {log_path}):\n{tail}')
+    return output
+
+
+def last_top1(output: str) -> float:
+    """The last test top-1 a run printed (the val split is the test split)."""
+    found = re.findall(r'Epoch\((?:val|test)\).*accuracy/top1: ([\d.]+)', output)
+    if not found:
+        raise RunFailed('no top-1 accuracy in the output')
+    return float(found[-1])
+
+
+class Comparison:
+    """Runs the methods and keeps their records in ``work_dir/runs.jsonl``.
+
+    Args:
+        work_dir (str): Where every run, the records and the report go.
+        epochs (int): The training budget ``E`` of every method.
+        train_images (int): Images of the glyphs train split.
+        capacity_target (float): FLOPs ratio of the capacity check.
+    """
+
+    def __init__(self, work_dir: str, epochs: int, train_images: int,
+                 capacity_target: float = 0.125, finetune_lr: float = 0.01,
+                 test_images: int = 8000):
+        if epochs < 4 or epochs % 4:
+            raise ValueError(f'--epochs must be a positive multiple of 4 (the phases are '
+                             f'E/2 and E/4), got {epochs}')
+        self.work_dir, self.epochs = osp.abspath(work_dir), epochs
+        self.train_images, self.capacity_target = train_images, capacity_target
+        self.finetune_lr, self.test_images = finetune_lr, test_images
+        self.records_path = osp.join(self.work_dir, 'runs.jsonl')
+        self.records: Dict[str, Dict] = {}
+        if osp.isfile(self.records_path):
+            with open(self.records_path) as f:
+                for line in f:
+                    record = json.loads(line)
+                    self.records[record['key']] = record
+
+    # ------------------------------------------------------------ plumbing
+    def data_opts(self) -> List[str]:
+        return [f'train_dataloader.dataset.num_images={self.train_images}',
+                f'val_dataloader.dataset.num_images={self.test_images}',
+                f'test_dataloader.dataset.num_images={self.test_images}']
+
+    def train(self, config: str, work_dir: str, epochs: int, seed: int,
+              opts: List[str]) -> str:
+        """``tools/train.py`` for ``epochs`` epochs, validating (on the test
+        split) at the end only; returns the output."""
+        return run_tool(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
+                         f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
+                         f'randomness.seed={seed}', *self.data_opts(), *opts],
+                        work_dir + '.log')
+
+    def retrain(self, subnet_dir: str, work_dir: str, epochs: int, seed: int,
+                checkpoint: Optional[str], config: str = None,
+                lr: Optional[float] = None) -> str:
+        opts = [f'model.subnet={subnet_dir}/subnet.json']
+        if lr is not None:
+            opts.append(f'optim_wrapper.optimizer.lr={lr}')
+        opts += ([f'model.checkpoint={checkpoint}'] if checkpoint else
+                 ['model.checkpoint=None', 'model.reset_params=True'])
+        return self.train(config or CONFIGS['retrain'], work_dir, epochs, seed, opts)
+
+    def supernet_checkpoint(self, seed: int) -> str:
+        """The supernet trained for ``E/2`` epochs (DMSp, Torch-Pruning, mmrazor)."""
+        half = self.epochs // 2
+        work = osp.join(self.work_dir, f'pretrained_seed{seed}')
+        ckpt = osp.join(work, f'epoch_{half}.pth')
+        if not osp.isfile(ckpt):
+            self.train(CONFIGS['supernet'], work, half, seed, [])
+        return ckpt
+
+    def record(self, key: str, **fields) -> Dict:
+        record = dict(key=key, **fields)
+        self.records[key] = record
+        with open(self.records_path, 'a') as f:
+            f.write(json.dumps(record) + '\n')
+        return record
+
+    @staticmethod
+    def structure_fields(subnet_dir: str) -> Dict:
+        with open(osp.join(subnet_dir, 'subnet.json')) as f:
+            res = json.load(f)['resources']
+        return dict(flops=res['static_flops'], params=res['static_params'],
+                    flops_ratio=res['static_flops'] / res['counted_supernet_flops'],
+                    supernet_flops=res['counted_supernet_flops'])
+
+    # ------------------------------------------------------------- methods
+    def run(self, method: str, target: Optional[float], seed: int) -> Dict:
+        """Run one method at one target and seed (or return its record)."""
+        key = f'{method}|{target}|{seed}'
+        if key in self.records:
+            return self.records[key]
+        tag = f'{method}_t{target}_seed{seed}' if target is not None else f'{method}_seed{seed}'
+        work = osp.join(self.work_dir, tag)
+        start = time.time()
+        try:
+            fields = getattr(self, f'_run_{method}')(work, target, seed)
+        except RunFailed as e:
+            return self.record(key, method=method, target=target, seed=seed, failed=str(e),
+                               seconds=time.time() - start)
+        return self.record(key, method=method, target=target, seed=seed,
+                           seconds=time.time() - start, **fields)
+
+    def _run_supernet(self, work, target, seed):
+        from benchmarks.subnets import prepared_supernet
+        out = self.train(CONFIGS['supernet'], work, self.epochs, seed, [])
+        _, _, info = prepared_supernet(osp.join(ROOT, CONFIGS['search']))
+        return dict(top1=last_top1(out), flops=info['counted_supernet_flops'],
+                    params=info['counted_supernet_params'], flops_ratio=1.0)
+
+    def _run_uniform(self, work, target, seed):
+        from benchmarks.subnets import uniform_subnet
+        subnet_dir = osp.join(work, 'structure')
+        uniform_subnet(osp.join(ROOT, CONFIGS['search']), target, subnet_dir)
+        out = self.retrain(subnet_dir, osp.join(work, 'train'), self.epochs, seed, None)
+        return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
+
+    def _run_capacity(self, work, target, seed):
+        return self._run_uniform(work, self.capacity_target, seed)
+
+    def _run_random(self, work, target, seed):
+        from benchmarks.subnets import random_subnet
+        subnet_dir = osp.join(work, 'structure')
+        random_subnet(osp.join(ROOT, CONFIGS['search']), target, seed, subnet_dir)
+        out = self.retrain(subnet_dir, osp.join(work, 'train'), self.epochs, seed, None)
+        return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
+
+    def _search_and_retrain(self, work, target, seed, search_epochs, retrain_epochs,
+                            search_opts, search_config, retrain_config, lr=None):
+        search_dir = osp.join(work, 'search')
+        # the export lands on the target even where a short search stopped above it
+        # (DMSExportHook is the second custom hook of the search configs)
+        self.train(search_config, search_dir, search_epochs, seed,
+                   search_opts + ['custom_hooks.1.scale_to_target=True'])
+        export = osp.join(search_dir, 'dms_export')
+        out = self.retrain(export, osp.join(work, 'retrain'), retrain_epochs, seed,
+                           osp.join(export, 'pruned.pth'), retrain_config, lr)
+        return dict(top1=last_top1(out), **self.structure_fields(export))
+
+    def _run_dms(self, work, target, seed):
+        half = self.epochs // 2
+        return self._search_and_retrain(work, target, seed, half, self.epochs - half,
+                                        [f'model.target_flops_ratio={target}'],
+                                        CONFIGS['search'], CONFIGS['retrain'])
+
+    def _run_dmsp(self, work, target, seed):
+        ckpt = self.supernet_checkpoint(seed)
+        quarter = self.epochs // 4
+        opts = [f'model.target_flops_ratio={target}',
+                'model.architecture.init_cfg.type=Pretrained',
+                f'model.architecture.init_cfg.checkpoint={ckpt}']
+        return self._search_and_retrain(work, target, seed, quarter,
+                                        self.epochs - self.epochs // 2 - quarter, opts,
+                                        CONFIGS['search'], CONFIGS['retrain'],
+                                        self.finetune_lr)
+
+    def _run_scaleup(self, work, target, seed):
+        half = self.epochs // 2
+        return self._search_and_retrain(work, target, seed, half, self.epochs - half, [],
+                                        CONFIGS['scaleup_search'], CONFIGS['scaleup_retrain'])
+
+    def _run_pruner(self, work, target, seed, prune):
+        ckpt = self.supernet_checkpoint(seed)
+        subnet_dir = osp.join(work, 'structure')
+        try:
+            prune(subnet_dir, ckpt)
+        except Exception as e:  # a peer that cannot run is reported, not hidden
+            raise RunFailed(f'{type(e).__name__}: {e}') from e
+        out = self.retrain(subnet_dir, osp.join(work, 'finetune'),
+                           self.epochs - self.epochs // 2, seed,
+                           osp.join(subnet_dir, 'pruned.pth'), lr=self.finetune_lr)
+        return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
+
+    def _run_tp(self, work, target, seed):
+        from benchmarks.tp_prune import tp_prune
+        return self._run_pruner(work, target, seed, lambda out, ckpt: tp_prune(
+            osp.join(ROOT, CONFIGS['search']), ckpt, target, out, seed=seed))
+
+    def _run_mmrazor(self, work, target, seed):
+        from benchmarks.mmrazor_prune import mmrazor_prune
+        return self._run_pruner(work, target, seed, lambda out, ckpt: mmrazor_prune(
+            osp.join(ROOT, CONFIGS['search']), ckpt, target, out, seed=seed,
+            train_images=self.train_images))
+
+
+# ------------------------------------------------------------------ report
+def mean_std(values: List[float]):
+    if not values:
+        return float('nan'), float('nan')
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def report(comparison: Comparison, methods, targets, seeds, command: str) -> str:
+    """The markdown report of the recorded runs (and ``compare.png``)."""
+    rows, failures = [], []
+    records = comparison.records
+
+    def runs(method, target):
+        found = [records.get(f'{method}|{target}|{s}') for s in seeds]
+        return [r for r in found if r is not None]
+
+    lines = [
+        '| method | target | FLOPs ratio | params (M) | top-1 (%) mean ± std | seeds | '
+        'paired Δ, DMS minus it (points, per seed) | wall (min/run) |',
+        '| --- | --- | --- | --- | --- | --- | --- | --- |']
+    groups = []
+    for method in methods:
+        if method in ('supernet', 'capacity', 'scaleup'):
+            groups.append((method, None))
+        else:
+            groups += [(method, t) for t in targets]
+    for method, target in groups:
+        done = runs(method, target)
+        failed = [r for r in done if 'failed' in r]
+        ok = [r for r in done if 'failed' not in r]
+        if failed:
+            failures.append((method, target, failed[0]['failed']))
+        if not ok:
+            continue
+        top1 = [r['top1'] for r in ok]
+        m, s = mean_std(top1)
+        ratio = statistics.mean(r['flops_ratio'] for r in ok)
+        params = statistics.mean(r['params'] for r in ok) / 1e6
+        shown_target = ('1.0' if method == 'supernet' else f'{comparison.capacity_target}'
+                        if method == 'capacity' else 'B0 FLOPs' if method == 'scaleup'
+                        else f'{target}')
+        delta = ''
+        if method not in ('dms', 'supernet', 'capacity', 'scaleup') and target is not None:
+            pairs = [(r['top1'], records.get(f'dms|{target}|{r["seed"]}')) for r in ok]
+            diffs = [d['top1'] - t for t, d in pairs if d and 'failed' not in d]
+            if diffs:
+                dm, ds = mean_std(diffs)
+                delta = f'{dm:+.2f} ± {ds:.2f} ({", ".join(f"{d:+.2f}" for d in diffs)})'
+        if method == 'scaleup':
+            pairs = [(r['top1'], records.get(f'supernet|None|{r["seed"]}')) for r in ok]
+            diffs = [t - b['top1'] for t, b in pairs if b and 'failed' not in b]
+            if diffs:
+                dm, ds = mean_std(diffs)
+                delta = (f'vs supernet: {dm:+.2f} ± {ds:.2f} '
+                         f'({", ".join(f"{d:+.2f}" for d in diffs)})')
+        minutes = statistics.mean(r['seconds'] for r in ok) / 60
+        lines.append(f'| {NAMES[method]} | {shown_target} | {ratio:.3f} | {params:.3f} | '
+                     f'{m:.2f} ± {s:.2f} | {len(ok)} | {delta} | {minutes:.1f} |')
+        rows.append((method, target, ok))
+    text = [f'Command: `{command}`', '',
+            f'Budget: {comparison.epochs} epochs per method over {comparison.train_images} '
+            f'generated glyph images (43 classes, 32x32), test on {comparison.test_images}. '
+            'FLOPs counted by '
+            'mmengine on every exported model. Paired Δ: DMS\'s top-1 minus the method\'s at the '
+            'same target and seed (positive: DMS is better); for the scale-up row, its top-1 '
+            'minus the supernet\'s.', ''] + lines
+    if failures:
+        text += ['', 'Runs that failed:', '']
+        text += [f'- {NAMES[m]} (target {t}): {err.splitlines()[0][:400]}'
+                 for m, t, err in failures]
+    text += ['', verdict(records, targets, seeds, comparison.capacity_target)]
+    plot(rows, osp.join(comparison.work_dir, 'compare.png'))
+    return '\n'.join(text)
+
+
+def verdict(records, targets, seeds, capacity_target) -> str:
+    """What the numbers say, in words: DMS against every other method."""
+    out = []
+    sup = [records.get(f'supernet|None|{s}') for s in seeds]
+    cap = [records.get(f'capacity|None|{s}') for s in seeds]
+    gaps = [a['top1'] - b['top1'] for a, b in zip(sup, cap)
+            if a and b and 'failed' not in a and 'failed' not in b]
+    if gaps:
+        out.append(f'Capacity check: the supernet beats uniform scaling to {capacity_target} of '
+                   f'its FLOPs by {statistics.mean(gaps):+.2f} points on average '
+                   f'(per seed {", ".join(f"{g:+.2f}" for g in gaps)}).')
+    for target in targets:
+        for method in ('uniform', 'random', 'dmsp', 'tp', 'mmrazor'):
+            diffs = []
+            for s in seeds:
+                a, b = records.get(f'dms|{target}|{s}'), records.get(f'{method}|{target}|{s}')
+                if a and b and 'failed' not in a and 'failed' not in b:
+                    diffs.append(a['top1'] - b['top1'])
+            if not diffs:
+                continue
+            m, sd = mean_std(diffs)
+            if len(diffs) > 1 and min(diffs) > 0 and m > sd:
+                word = 'wins against'
+            elif len(diffs) > 1 and max(diffs) < 0 and -m > sd:
+                word = 'loses to'
+            else:
+                word = 'ties with'
+            out.append(f'At {target}: DMS {word} {NAMES[method]}: {m:+.2f} ± {sd:.2f} points '
+                       f'(per seed {", ".join(f"{d:+.2f}" for d in diffs)}).')
+    return '\n'.join(f'- {line}' for line in out)
+
+
+def plot(rows, path: str) -> None:
+    """Top-1 against the FLOPs ratio: every run a dot, every group's mean a cross."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    colours = {m: c for m, c in zip(METHODS, plt.rcParams['axes.prop_cycle'].by_key()['color']
+                                    * 2)}
+    labelled = set()
+    for method, _, runs in rows:
+        x = [r['flops_ratio'] for r in runs]
+        y = [r['top1'] for r in runs]
+        label = NAMES[method] if method not in labelled else None
+        labelled.add(method)
+        ax.scatter(x, y, s=18, alpha=0.6, color=colours[method], label=label)
+        ax.scatter([statistics.mean(x)], [statistics.mean(y)], s=90, marker='x',
+                   color=colours[method])
+    ax.set_xlabel('FLOPs ratio of the supernet (mmengine count of the export)')
+    ax.set_ylabel('top-1 on the glyphs test split (%)')
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc='lower right')
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def machine() -> str:
+    import torch
+    return (f'{platform.machine()}, {os.cpu_count()} CPU cores, CPython '
+            f'{platform.python_version()}, torch {torch.__version__}, '
+            f'{torch.get_num_threads()} threads; no GPU was used')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--preset', choices=sorted(PRESETS), default='full')
+    parser.add_argument('--methods', nargs='+', choices=METHODS)
+    parser.add_argument('--targets', nargs='+', type=float)
+    parser.add_argument('--seeds', nargs='+', type=int)
+    parser.add_argument('--epochs', type=int, help='training budget E of every method')
+    parser.add_argument('--train-images', type=int)
+    parser.add_argument('--test-images', type=int, default=8000)
+    parser.add_argument('--capacity-target', type=float, default=0.125)
+    parser.add_argument('--finetune-lr', type=float, default=0.01,
+                        help='learning rate of the finetuning of the methods that start from '
+                        'the trained supernet (DMSp, Torch-Pruning, mmrazor); from-scratch '
+                        'training and the DMSnp retrain keep the configs\' 0.1')
+    parser.add_argument('--work-dir', default=None)
+    parser.add_argument('--results', default=None,
+                        help='append the report to this markdown file (e.g. '
+                        'benchmarks/RESULTS.md)')
+    args = parser.parse_args(argv)
+    preset = PRESETS[args.preset]
+    for key in ('methods', 'targets', 'seeds', 'epochs', 'train_images'):
+        if getattr(args, key) is None:
+            setattr(args, key, preset[key])
+    if args.work_dir is None:
+        args.work_dir = f'work_dirs/compare_{args.preset}'
+    return args
+
+
+def main(argv=None) -> str:
+    args = parse_args(argv)
+    command = 'python benchmarks/compare.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    comparison = Comparison(args.work_dir, args.epochs, args.train_images, args.capacity_target,
+                            args.finetune_lr, args.test_images)
+    os.makedirs(comparison.work_dir, exist_ok=True)
+    jobs = []
+    for seed in args.seeds:
+        for method in args.methods:
+            if method in ('supernet', 'capacity', 'scaleup'):
+                jobs.append((method, None, seed))
+            else:
+                jobs += [(method, t, seed) for t in args.targets]
+    progress = Progress(len(jobs))
+    print(f'compare: {len(jobs)} runs ({", ".join(args.methods)}; targets {args.targets}; '
+          f'seeds {args.seeds}; {args.epochs} epochs each) in {comparison.work_dir}',
+          flush=True)
+    for method, target, seed in jobs:
+        record = comparison.run(method, target, seed)
+        at = f' at {target}' if target is not None else ''
+        if 'failed' in record:
+            progress.step(f'{NAMES[method]}{at}, seed {seed}: FAILED: '
+                          f'{record["failed"].splitlines()[0][:200]}')
+        else:
+            progress.step(f'{NAMES[method]}{at}, seed {seed}: top-1 {record["top1"]:.2f} %, '
+                          f'FLOPs ratio {record["flops_ratio"]:.3f} '
+                          f'({record["seconds"] / 60:.1f} min)')
+    text = report(comparison, args.methods, args.targets, args.seeds, command)
+    elapsed = (time.time() - progress.start) / 60
+    header = (f'## {time.strftime("%Y-%m-%d")}: `{command}`\n\nMachine: {machine()}. '
+              f'{elapsed:.0f} minutes for the runs not already recorded.\n\n')
+    with open(osp.join(comparison.work_dir, 'report.md'), 'w') as f:
+        f.write(header + text + '\n')
+    if args.results:
+        with open(args.results, 'a') as f:
+            f.write('\n' + header + text + '\n')
+    print('\n' + text, flush=True)
+    return text
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,126 @@
+"""Structures for the baselines of the comparison, as dms_mm subnet files.
+
+* :func:`uniform_subnet`: the supernet scaled uniformly: one keep ratio for
+  every channel unit and every stage's removable blocks, the first channels and
+  blocks kept, scaled so that the FLOPs land on the target.
+* :func:`random_subnet`: a random structure at the same FLOPs, the control every
+  search must beat: random keep ratios per unit and per stage, random kept
+  channels and blocks, all scaled by one factor onto the target.
+
+Both write ``subnet.json`` in the format of :func:`dms_mm.structures.export_subnet`
+with mmengine's count of the static model under ``resources``, so the same
+retrain config (``type='DMSSubModel'``) trains every structure.
+"""
+import json
+import os
+import os.path as osp
+from typing import Callable, Dict, Tuple
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+from mmrazor.registry import MODELS
+
+import dms_mm  # noqa: F401  (registers the DMS classes, applies the compat fixes)
+from dms_mm.mutators import DMSMutator
+from dms_mm.structures import build_subnet, scale_to_target, to_static
+from dms_mm.structures.export import count_static
+from dms_mm.structures.subnet import to_plain
+
+
+def prepared_supernet(config_path: str) -> Tuple[torch.nn.Module, DMSMutator, Dict]:
+    """The architecture of a DMS search config with its mutator prepared.
+
+    Returns:
+        tuple: ``(model, mutator, info)``; ``info`` holds the architecture
+        config, the mutator config and mmengine's count of the supernet.
+    """
+    cfg = Config.fromfile(config_path)
+    architecture = dict(cfg.model.architecture)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(architecture)
+    mutator_cfg = dict(parse_cfg=dict(cfg.model.mutator.parse_cfg),
+                       depth=dict(cfg.model.mutator.depth))
+    mutator = DMSMutator(**mutator_cfg)
+    flops, params = count_static(model, mutator.demo_input_shape)
+    mutator.prepare_from_supernet(model)
+    return model, mutator, dict(architecture=architecture, mutator=mutator_cfg,
+                                counted_supernet_flops=flops, counted_supernet_params=params)
+
+
+def write_structure(model, mutator, info: Dict, target: float, out_dir: str,
+                    method: Dict) -> Dict:
+    """Write the mutator's current structure as ``out_dir/subnet.json``.
+
+    Returns:
+        dict: The subnet, with mmengine's count of its static model.
+    """
+    subnet = build_subnet(mutator, info['architecture'], target)
+    subnet['mutator'] = to_plain(info['mutator'])
+    flops, params = count_static(to_static(model, mutator), mutator.demo_input_shape)
+    subnet['resources'].update(static_flops=flops, static_params=params,
+                               counted_supernet_flops=info['counted_supernet_flops'],
+                               counted_supernet_params=info['counted_supernet_params'],
+                               method=method)
+    os.makedirs(out_dir, exist_ok=True)
+    with open(osp.join(out_dir, 'subnet.json'), 'w', encoding='utf-8') as f:
+        json.dump(to_plain(subnet), f, indent=2)
+    return subnet
+
+
+def _scaled_structure(config_path: str, target: float, out_dir: str, method: Dict,
+                      initialise: Callable) -> Dict:
+    model, mutator, info = prepared_supernet(config_path)
+    with torch.no_grad():
+        for mutable in mutator.dms_mutables():
+            initialise(mutable)
+    reached = scale_to_target(mutator, target)
+    method = dict(method, reached_soft_ratio=reached)
+    if method['name'] == 'uniform':
+        method['keep_ratio'] = mutator.units[0].mutable_channel.current_choice
+    return write_structure(model, mutator, info, target, out_dir, method)
+
+
+def uniform_subnet(config_path: str, target: float, out_dir: str) -> Dict:
+    """The supernet scaled uniformly in width and depth to the FLOPs target.
+
+    Args:
+        config_path (str): A DMS search config (its architecture and mutator).
+        target (float): FLOPs ratio of the supernet.
+        out_dir (str): Where ``subnet.json`` goes.
+    """
+
+    def first_elements(mutable):
+        # the same keep ratio everywhere; the first channels and blocks stay
+        mutable.importance.copy_(torch.arange(mutable.num_elements, 0, -1).float())
+        mutable.keep_ratio.fill_(1.0)
+
+    return _scaled_structure(config_path, target, out_dir, dict(name='uniform'),
+                             first_elements)
+
+
+def random_subnet(config_path: str, target: float, seed: int, out_dir: str,
+                  low: float = 0.25) -> Dict:
+    """A random structure at the FLOPs target.
+
+    Every unit and stage draws a keep ratio uniformly from ``[low, 1]`` and a
+    random order of its elements; one common factor then scales all keep
+    ratios onto the target, so the structure differs from uniform scaling
+    only by chance.
+
+    Args:
+        config_path (str): A DMS search config.
+        target (float): FLOPs ratio of the supernet.
+        seed (int): The random draw.
+        out_dir (str): Where ``subnet.json`` goes.
+        low (float): Lowest drawn keep ratio. Defaults to 0.25.
+    """
+    generator = torch.Generator().manual_seed(seed)
+
+    def random_elements(mutable):
+        mutable.importance.copy_(torch.rand(mutable.num_elements, generator=generator))
+        keep = low + (1 - low) * torch.rand((), generator=generator).item()
+        mutable.keep_ratio.fill_(keep)
+
+    return _scaled_structure(config_path, target, out_dir,
+                             dict(name='random', seed=seed, low=low), random_elements)

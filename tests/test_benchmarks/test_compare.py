@@ -1,0 +1,74 @@
+"""benchmarks/compare.py: the baselines' structures, the records and the verdict."""
+import json
+import os.path as osp
+
+import pytest
+
+from benchmarks import compare
+from benchmarks.subnets import random_subnet, uniform_subnet
+
+SEARCH = 'configs/dms/efficientnet/dms_efficientnet-b0_search_glyphs.py'
+
+
+def _ratio(subnet):
+    res = subnet['resources']
+    return res['static_flops'] / res['counted_supernet_flops']
+
+
+def test_uniform_scales_every_width_and_stage_alike(repo_root, tmp_path):
+    subnet = uniform_subnet(osp.join(repo_root, SEARCH), 0.3, str(tmp_path))
+    assert json.loads((tmp_path / 'subnet.json').read_text())['format'] == 'dms_mm.subnet/1'
+    assert _ratio(subnet) == pytest.approx(0.3, abs=0.01)
+    keep = subnet['resources']['method']['keep_ratio']
+    for unit in subnet['units']:
+        # the first channels are kept, the same fraction everywhere
+        n = len(unit['kept'])
+        assert unit['kept'] == list(range(n))
+        assert n == pytest.approx(keep * unit['num_channels'], abs=1)
+
+
+def test_random_structures_differ_by_seed_at_the_same_flops(repo_root, tmp_path):
+    first = random_subnet(osp.join(repo_root, SEARCH), 0.5, 0, str(tmp_path / 'a'))
+    second = random_subnet(osp.join(repo_root, SEARCH), 0.5, 1, str(tmp_path / 'b'))
+    uniform = uniform_subnet(osp.join(repo_root, SEARCH), 0.5, str(tmp_path / 'u'))
+    for subnet in (first, second, uniform):
+        assert _ratio(subnet) == pytest.approx(0.5, abs=0.01)
+    widths = [[len(u['kept']) / u['num_channels'] for u in s['units']]
+              for s in (first, second, uniform)]
+    assert widths[0] != widths[1] and widths[0] != widths[2]
+    # random kept channels, not the first ones
+    assert any(u['kept'] != list(range(len(u['kept']))) for u in first['units'])
+    again = random_subnet(osp.join(repo_root, SEARCH), 0.5, 0, str(tmp_path / 'c'))
+    assert again['units'] == first['units'] and again['stages'] == first['stages']
+
+
+def _record(comparison, method, target, seed, top1, ratio=0.5):
+    comparison.record(f'{method}|{target}|{seed}', method=method, target=target, seed=seed,
+                      top1=top1, flops=ratio * 1e7, params=1e6, flops_ratio=ratio,
+                      supernet_flops=1e7, seconds=60.0)
+
+
+def test_report_gives_paired_differences_and_says_who_wins(tmp_path):
+    comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+    for seed, (dms, uniform, tp) in enumerate([(70.0, 68.0, 71.0), (71.0, 68.5, 70.0),
+                                               (70.5, 69.0, 70.5)]):
+        _record(comparison, 'dms', 0.5, seed, dms)
+        _record(comparison, 'uniform', 0.5, seed, uniform)
+        _record(comparison, 'tp', 0.5, seed, tp)
+    comparison.record('tp|0.5|3', method='tp', target=0.5, seed=3, failed='boom',
+                      seconds=1.0)
+    text = compare.report(comparison, ['uniform', 'dms', 'tp'], [0.5], [0, 1, 2, 3], 'cmd')
+    assert '| Uniform scaling | 0.5 | 0.500 | 1.000 | 68.50 ± 0.50 | 3 | +2.00 ± 0.50 ' \
+           '(+2.00, +2.50, +1.50) | 1.0 |' in text
+    assert 'At 0.5: DMS wins against Uniform scaling: +2.00 ± 0.50 points' in text
+    assert 'At 0.5: DMS ties with Torch-Pruning' in text
+    assert 'Runs that failed' in text and 'boom' in text
+    assert osp.isfile(tmp_path / 'compare.png')
+    # the records survive: a second comparison in the same folder skips them
+    again = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+    assert again.run('dms', 0.5, 1)['top1'] == 71.0
+
+
+def test_budget_must_split_into_the_phases(tmp_path):
+    with pytest.raises(ValueError, match='multiple of 4'):
+        compare.Comparison(str(tmp_path), epochs=6, train_images=100)
