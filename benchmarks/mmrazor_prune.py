@@ -75,7 +75,7 @@ from torch import nn
 import dms_mm  # noqa: F401  (the compat fixes first: mmrazor.models imports on torch 2.x)
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import build_subnet, to_static
-from dms_mm.structures.export import PRUNED_FILE, SUBNET_FILE, count_static
+from dms_mm.structures.export import PRUNED_FILE, SUBNET_FILE, count_static, write_export
 from dms_mm.structures.sub_model import load_state_strict
 from dms_mm.structures.subnet import apply_subnet, to_plain
 
@@ -618,17 +618,6 @@ def _output_difference(cfg: Config, seed: int, pruned: nn.Module, static: nn.Mod
     return float((output - reference).abs().max() / reference.abs().max().clamp_min(1e-12))
 
 
-def _write_export(out_dir: str, subnet: Dict, static: nn.Module, flops: float,
-                  params: float) -> None:
-    """``subnet.json`` and ``pruned.pth`` as :func:`export_subnet` writes them."""
-    pruned_path = osp.join(out_dir, PRUNED_FILE)
-    torch.save(dict(state_dict={k: v.detach().cpu() for k, v in static.state_dict().items()},
-                    meta=dict(dms_subnet=SUBNET_FILE, static_flops=flops, static_params=params)),
-               pruned_path + '.tmp')
-    os.replace(pruned_path + '.tmp', pruned_path)
-    _write_json(osp.join(out_dir, SUBNET_FILE), subnet)
-
-
 # --------------------------------------------------------------------------- the job
 def mmrazor_prune(config_path: str, checkpoint: str, target: float, out_dir: str,
                   method: str = 'groupfisher', seed: int = 0, interval: int = 10,
@@ -738,7 +727,7 @@ def mmrazor_prune(config_path: str, checkpoint: str, target: float, out_dir: str
                 static_flops=flops, static_params=params, counted_supernet_flops=supernet_flops,
                 counted_supernet_params=supernet_params, target_ratio=target,
                 method=to_plain(info))
-            _write_export(out_dir, subnet, static, flops, params)
+            write_export(out_dir, subnet, static)
         print_log(f'mmrazor_prune ({method}): wrote {out_dir}/{SUBNET_FILE} and {PRUNED_FILE} in '
                   f'{time.time() - start:.0f} s', logger=logger)
         return subnet

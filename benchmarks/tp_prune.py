@@ -32,7 +32,6 @@ outputs and FLOPs.
 import argparse
 import copy
 import json
-import os
 import os.path as osp
 import sys
 import time
@@ -60,7 +59,7 @@ from torch import nn
 import dms_mm  # noqa: F401  (registers DMSSubModel, the datasets; compat fixes)
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import apply_subnet, build_subnet, to_static
-from dms_mm.structures.export import PRUNED_FILE, SUBNET_FILE, count_static
+from dms_mm.structures.export import count_static, write_export
 from dms_mm.structures.subnet import to_plain
 
 #: Torch-Pruning settings of the baseline (recorded in the subnet's ``method``)
@@ -508,16 +507,7 @@ def tp_prune(config_path: str, checkpoint: Optional[str], target: float, out_dir
         pruning_ratio=found['ratio'], tries=found['tries'],
         output_difference=difference, seed=seed, seconds=time.time() - start)
 
-    os.makedirs(out_dir, exist_ok=True)
-    subnet_path, pruned_path = osp.join(out_dir, SUBNET_FILE), osp.join(out_dir, PRUNED_FILE)
-    with open(subnet_path + '.tmp', 'w', encoding='utf-8') as f:
-        json.dump(subnet, f, indent=2)
-    os.replace(subnet_path + '.tmp', subnet_path)
-    torch.save(dict(state_dict={k: v.detach().cpu() for k, v in static.state_dict().items()},
-                    meta=dict(dms_subnet=SUBNET_FILE, static_flops=static_flops,
-                              static_params=static_params)),
-               pruned_path + '.tmp')
-    os.replace(pruned_path + '.tmp', pruned_path)
+    subnet_path, pruned_path = write_export(out_dir, subnet, static)
 
     # the check the retraining relies on: DMSSubModel rebuilds the same model
     with DefaultScope.overwrite_default_scope('mmrazor'):

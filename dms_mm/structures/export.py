@@ -119,6 +119,33 @@ def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
     return ratio_at(low)
 
 
+def write_export(out_dir: str, subnet: Dict, static: nn.Module) -> Tuple[str, str]:
+    """Write ``subnet.json`` and the static model's ``pruned.pth`` to ``out_dir``
+    (each through a temporary file, so a reader never sees half of one).
+
+    Args:
+        out_dir (str): The folder (created if missing).
+        subnet (dict): The subnet; its ``resources`` hold ``static_flops``
+            and ``static_params``.
+        static (nn.Module): The static model whose weights go to ``pruned.pth``.
+
+    Returns:
+        tuple: The paths of ``subnet.json`` and ``pruned.pth``.
+    """
+    os.makedirs(out_dir, exist_ok=True)
+    subnet_path, pruned_path = osp.join(out_dir, SUBNET_FILE), osp.join(out_dir, PRUNED_FILE)
+    with open(subnet_path + '.tmp', 'w', encoding='utf-8') as f:
+        json.dump(to_plain(subnet), f, indent=2)
+    os.replace(subnet_path + '.tmp', subnet_path)
+    res = subnet['resources']
+    torch.save(dict(state_dict={k: v.detach().cpu() for k, v in static.state_dict().items()},
+                    meta=dict(dms_subnet=SUBNET_FILE, static_flops=res['static_flops'],
+                              static_params=res['static_params'])),
+               pruned_path + '.tmp')
+    os.replace(pruned_path + '.tmp', pruned_path)
+    return subnet_path, pruned_path
+
+
 def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, divisor: int = 1,
                   scale: bool = False, logger='current') -> Dict:
     """Write ``subnet.json`` and ``pruned.pth`` of a searched DMSAlgorithm.
@@ -164,15 +191,7 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, div
     res.update(static_flops=flops, static_params=params, counted_supernet_flops=supernet_flops,
                counted_supernet_params=supernet_params)
 
-    os.makedirs(out_dir, exist_ok=True)
-    subnet_path, pruned_path = osp.join(out_dir, SUBNET_FILE), osp.join(out_dir, PRUNED_FILE)
-    with open(subnet_path + '.tmp', 'w', encoding='utf-8') as f:
-        json.dump(subnet, f, indent=2)
-    os.replace(subnet_path + '.tmp', subnet_path)
-    torch.save(dict(state_dict={k: v.detach().cpu() for k, v in static.state_dict().items()},
-                    meta=dict(dms_subnet=SUBNET_FILE, static_flops=flops, static_params=params)),
-               pruned_path + '.tmp')
-    os.replace(pruned_path + '.tmp', pruned_path)
+    write_export(out_dir, subnet, static)
     print_log(
         f'DMS export to {out_dir}: counted by mmengine, supernet {supernet_flops / 1e6:.3f} '
         f'MFLOPs / {supernet_params / 1e6:.4f} M params, static model {flops / 1e6:.3f} MFLOPs / '
