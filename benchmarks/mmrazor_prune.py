@@ -69,10 +69,10 @@ from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from mmengine.runner.utils import set_random_seed
-from mmrazor.registry import MODELS
 from torch import nn
 
 import dms_mm  # noqa: F401  (the compat fixes first: mmrazor.models imports on torch 2.x)
+from benchmarks.subnets import build_architecture
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import build_subnet, to_static
 from dms_mm.structures.export import PRUNED_FILE, SUBNET_FILE, count_static, write_export
@@ -168,13 +168,6 @@ def _batches(cfg: Config, seed: int) -> Iterator[Dict]:
             loader.sampler.set_epoch(epoch)
         yield from loader
         epoch += 1
-
-
-def _build_architecture(cfg: Config) -> nn.Module:
-    architecture = copy.deepcopy(dict(cfg.model.architecture))
-    architecture.setdefault('data_preprocessor', copy.deepcopy(cfg.get('data_preprocessor')))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        return MODELS.build(architecture)
 
 
 def _optim_wrapper(cfg: Config, model: nn.Module, lr_ratio: float):
@@ -681,7 +674,7 @@ def mmrazor_prune(config_path: str, checkpoint: str, target: float, out_dir: str
             options['train_dataloader.dataset.num_images'] = train_images
         cfg.merge_from_dict(options)
         shape = tuple(cfg.model.mutator.parse_cfg.demo_input)
-        model = _build_architecture(cfg)
+        model = build_architecture(cfg)
         load_state_strict(model, checkpoint, 'the architecture of ' + config_path)
         supernet_flops, supernet_params = count_static(model, shape)
         target_flops = target * supernet_flops

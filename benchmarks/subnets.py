@@ -11,6 +11,7 @@ Both write ``subnet.json`` in the format of :func:`dms_mm.structures.export_subn
 with mmengine's count of the static model under ``resources``, so the same
 retrain config (``type='DMSSubModel'``) trains every structure.
 """
+import copy
 import json
 import os
 import os.path as osp
@@ -28,6 +29,16 @@ from dms_mm.structures.export import count_static
 from dms_mm.structures.subnet import to_plain
 
 
+def build_architecture(cfg: Config) -> torch.nn.Module:
+    """The plain architecture of a DMS search config (``cfg.model.architecture``),
+    with the config's top-level data preprocessor as the runner would hand it."""
+    architecture = copy.deepcopy(dict(cfg.model.architecture))
+    if cfg.get('data_preprocessor') is not None:
+        architecture.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return MODELS.build(architecture)
+
+
 def prepared_supernet(config_path: str) -> Tuple[torch.nn.Module, DMSMutator, Dict]:
     """The architecture of a DMS search config with its mutator prepared.
 
@@ -37,8 +48,7 @@ def prepared_supernet(config_path: str) -> Tuple[torch.nn.Module, DMSMutator, Di
     """
     cfg = Config.fromfile(config_path)
     architecture = dict(cfg.model.architecture)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(architecture)
+    model = build_architecture(cfg)
     mutator_cfg = dict(parse_cfg=dict(cfg.model.mutator.parse_cfg),
                        depth=dict(cfg.model.mutator.depth))
     mutator = DMSMutator(**mutator_cfg)

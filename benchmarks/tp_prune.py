@@ -57,6 +57,7 @@ from mmrazor.registry import MODELS
 from torch import nn
 
 import dms_mm  # noqa: F401  (registers DMSSubModel, the datasets; compat fixes)
+from benchmarks.subnets import build_architecture
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import apply_subnet, build_subnet, to_static
 from dms_mm.structures.export import count_static, write_export
@@ -101,12 +102,7 @@ def build_supernet(cfg: Config, checkpoint: Optional[str]) -> nn.Module:
     Returns:
         nn.Module: The model, in eval mode.
     """
-    architecture = copy.deepcopy(dict(cfg.model.architecture))
-    if cfg.get('data_preprocessor') is not None:
-        # as the runner and DMSSubModel do: the config's top-level preprocessor
-        architecture.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(architecture)
+    model = build_architecture(cfg)
     if checkpoint is None:
         model.init_weights()
     else:

@@ -32,7 +32,7 @@ def supernet(mmrazor_prune, repo_root, tmp_path_factory):
     """The search config and a checkpoint of its architecture with the initial
     weights, standing in for a trained supernet."""
     config = osp.join(repo_root, SEARCH)
-    model = mmrazor_prune._build_architecture(Config.fromfile(config))
+    model = mmrazor_prune.build_architecture(Config.fromfile(config))
     checkpoint = str(tmp_path_factory.mktemp('supernet') / 'supernet.pth')
     torch.save(dict(state_dict=model.state_dict()), checkpoint)
     return config, checkpoint
