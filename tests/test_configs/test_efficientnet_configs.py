@@ -1,28 +1,18 @@
 """The EfficientNet scale-up configs: B0 grown into a larger supernet, searched down to B0."""
 import pytest
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmrazor.registry import MODELS
 
 CONFIGS = 'configs/dms/efficientnet'
 
 
-def _algorithm(cfg, **changes):
-    model = cfg.model.to_dict()
-    model.update(changes)
-    model['data_preprocessor'] = cfg.data_preprocessor.to_dict()
-    with DefaultScope.overwrite_default_scope('mmrazor'):
-        return MODELS.build(model)
-
-
 @pytest.mark.parametrize('data', ['in1k', 'digits', 'glyphs'])
-def test_the_scaleup_search_grows_b0_and_targets_b0s_flops(repo_root, data):
+def test_the_scaleup_search_grows_b0_and_targets_b0s_flops(repo_root, data, build_algorithm):
     cfg = Config.fromfile(f'{repo_root}/{CONFIGS}/dms_efficientnet-b0_scaleup_search_{data}.py')
     # the target is the base model's own FLOPs, as the mutator counts them
-    base = _algorithm(cfg, expand=None, target_flops=None, target_flops_ratio=0.5)
+    base = build_algorithm(cfg, expand=None, target_flops=None, target_flops_ratio=0.5)
     assert cfg.model.target_flops == base.mutator.supernet_flops
     if data == 'digits':  # the 224x224 supernet is only counted, not searched, here
-        grown = _algorithm(cfg)
+        grown = build_algorithm(cfg)
         backbone = grown.architecture.backbone
         assert [len(backbone.layers[i]) for i in range(1, 6)] == [1, 3, 3, 10, 8]
         assert grown.mutator.supernet_flops > 3 * base.mutator.supernet_flops
