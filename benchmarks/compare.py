@@ -1,7 +1,8 @@
 """DMS against uniform scaling, a random structure and peer pruners at equal FLOPs.
 
-On the generated glyphs set (``dms_mm/datasets/glyphs.py``), with mmpretrain's
-EfficientNet-B0 at 32x32 as the supernet, every method gets the same data,
+On the generated glyphs set (``dms_mm/datasets/glyphs.py``), with one of
+mmpretrain's models at 32x32 as the supernet (``--supernet``: the CIFAR
+ResNet-18 at width 16 by default, or EfficientNet-B0), every method gets the same data,
 augmentation, optimizer and schedule shape, and the same total number of
 training epochs ``E``, counted over all of its phases:
 
@@ -24,6 +25,9 @@ scaleup       the paper's scale-up: the supernet grown 1.5x wider and 2x deeper,
               (``E/2``); compared with the supernet row
 capacity      uniform scaling to ``--capacity-target`` (12.5 %): the task must
               separate it from the supernet by at least 5 points
+dms-*         the ablation: the ``dms`` row with one search setting changed
+              (``ABLATIONS``: warm-up, schedule, λ_res, structure lr, one-sided
+              loss, refine phase, importance decay)
 ============  ==================================================================
 
 FLOPs are counted by mmengine on every exported static model. Every run goes
@@ -38,6 +42,7 @@ Examples::
 
     python benchmarks/compare.py                       # the full comparison
     python benchmarks/compare.py --preset demo         # what `make demo` runs
+    python benchmarks/compare.py --preset ablation     # DMSnp variants, demo setting
     python benchmarks/compare.py --methods uniform dms --targets 0.5 --seeds 0
 """
 import argparse
@@ -58,24 +63,60 @@ warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-CONFIGS = dict(
-    supernet='configs/baselines/efficientnet-b0_1xb64_glyphs.py',
-    search='configs/dms/efficientnet/dms_efficientnet-b0_search_glyphs.py',
-    retrain='configs/dms/efficientnet/dms_efficientnet-b0_retrain_glyphs.py',
-    scaleup_search='configs/dms/efficientnet/dms_efficientnet-b0_scaleup_search_glyphs.py',
-    scaleup_retrain='configs/dms/efficientnet/dms_efficientnet-b0_scaleup_retrain_glyphs.py',
-)
+# The supernets the comparison can run on, each with its configs. ResNet-18 (CIFAR stem,
+# width 16) is the default: on 2 CPU cores it trains 3x faster per image than
+# EfficientNet-B0 and leaves chance level in about 200 iterations instead of 800+.
+SUPERNETS = {
+    'resnet18': dict(
+        name='ResNet-18 (CIFAR, width 16)',
+        supernet='configs/baselines/resnet18-w16_1xb64_glyphs.py',
+        search='configs/dms/resnet/dms_resnet18-w16_search_glyphs.py',
+        retrain='configs/dms/resnet/dms_resnet18-w16_retrain_glyphs.py',
+        scaleup_search='configs/dms/resnet/dms_resnet18-w16_scaleup_search_glyphs.py',
+        scaleup_retrain='configs/dms/resnet/dms_resnet18-w16_scaleup_retrain_glyphs.py'),
+    'efficientnet-b0': dict(
+        name='EfficientNet-B0',
+        supernet='configs/baselines/efficientnet-b0_1xb64_glyphs.py',
+        search='configs/dms/efficientnet/dms_efficientnet-b0_search_glyphs.py',
+        retrain='configs/dms/efficientnet/dms_efficientnet-b0_retrain_glyphs.py',
+        scaleup_search='configs/dms/efficientnet/dms_efficientnet-b0_scaleup_search_glyphs.py',
+        scaleup_retrain='configs/dms/efficientnet/dms_efficientnet-b0_scaleup_retrain_glyphs.py'),
+}
+# The ablation of the DMSnp row over what the paper names: each variant is the `dms` row
+# with these --cfg-options added to its search (custom hook 0 is DMSSchedulerHook).
+ABLATIONS = {
+    'dms-warmup': ('a warm-up: no target for the first 30 % of the search, decay over 50 %',
+                   ['custom_hooks.0.pretrain_ratio=0.3', 'custom_hooks.0.decay_ratio=0.5']),
+    'dms-linear': ('the linear target schedule instead of the root one',
+                   ['custom_hooks.0.schedule=linear']),
+    'dms-lres3': ('λ_res (the resource loss weight) 3 instead of 1', ['model.loss_weight=3.0']),
+    'dms-slr4': ('4x the structure learning rate (0.02)',
+                 ['optim_wrapper.paramwise_cfg.custom_keys.mutator.lr=0.02']),
+    'dms-onesided': ('the one-sided resource loss (only pulled down, never up)',
+                     ['model.two_sided=False']),
+    'dms-norefine': ('no refine phase: the target decays over the whole search',
+                     ['custom_hooks.0.decay_ratio=1.0', 'custom_hooks.0.refine_ratio=0.0']),
+    'dms-ema09': ('importance EMA decay 0.9 instead of 0.99',
+                  ['model.mutator.channel_unit_cfg.default_args.ema_decay=0.9']),
+}
 METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'mmrazor',
-           'scaleup')
-NAMES = dict(supernet='Supernet (EfficientNet-B0)', capacity='Uniform (capacity check)',
+           'scaleup') + tuple(ABLATIONS)
+NAMES = dict(supernet='Supernet', capacity='Uniform (capacity check)',
              uniform='Uniform scaling', random='Random structure', dms='DMS from scratch (DMSnp)',
              dmsp='DMS from the trained supernet (DMSp)', tp='Torch-Pruning 1.6.1 (group Taylor)',
-             mmrazor='mmrazor GroupFisher', scaleup='DMS scale-up (1.5x width, 2x depth)')
+             mmrazor='mmrazor GroupFisher', scaleup='DMS scale-up (1.5x width, 2x depth)',
+             **{k: f'DMSnp ablation: {v[0]}' for k, v in ABLATIONS.items()})
+# One setting for every preset: 4 epochs over 20,000 images (about 2 minutes per epoch of
+# the ResNet-18 supernet's DMS search on 2 cores). The presets share one folder, so the
+# full comparison and the ablation reuse the demo's runs. finetune_lr 0.1: Torch-Pruning's
+# finetune of the supernet trained 2 epochs reached 60.8 / 84.5 / 88.1 % at lr
+# 0.01 / 0.05 / 0.1 (seed 0, benchmarks/RESULTS.md).
+_SETTING = dict(seeds=[0, 1, 2], epochs=4, train_images=20000, finetune_lr=0.1, work_dir='demo')
 PRESETS = dict(
-    full=dict(methods=list(METHODS), targets=[0.5, 0.25], seeds=[0, 1, 2], epochs=8,
-              train_images=40000),
-    demo=dict(methods=['supernet', 'uniform', 'dms', 'tp'], targets=[0.25], seeds=[0, 1, 2],
-              epochs=4, train_images=20000),
+    full=dict(methods=[m for m in METHODS if m not in ABLATIONS], targets=[0.5, 0.25],
+              **_SETTING),
+    demo=dict(methods=['uniform', 'dms', 'tp'], targets=[0.25], **_SETTING),
+    ablation=dict(methods=['dms', *ABLATIONS], targets=[0.25], **_SETTING),
 )
 
 
@@ -125,17 +166,31 @@ class Comparison:
         epochs (int): The training budget ``E`` of every method.
         train_images (int): Images of the glyphs train split.
         capacity_target (float): FLOPs ratio of the capacity check.
+        finetune_lr (float): Learning rate of the finetunes from trained weights
+            (DMSp, Torch-Pruning, mmrazor).
+        test_images (int): Images of the glyphs test split.
+        supernet (str): A key of ``SUPERNETS``.
+
+    The settings are kept in ``work_dir/settings.json``; records made under
+    other settings are never mixed in: a second call with other settings and
+    the same ``work_dir`` raises.
     """
 
     def __init__(self, work_dir: str, epochs: int, train_images: int,
                  capacity_target: float = 0.125, finetune_lr: float = 0.01,
-                 test_images: int = 8000):
+                 test_images: int = 8000, supernet: str = 'resnet18'):
         if epochs < 4 or epochs % 4:
             raise ValueError(f'--epochs must be a positive multiple of 4 (the phases are '
                              f'E/2 and E/4), got {epochs}')
         self.work_dir, self.epochs = osp.abspath(work_dir), epochs
         self.train_images, self.capacity_target = train_images, capacity_target
         self.finetune_lr, self.test_images = finetune_lr, test_images
+        if supernet not in SUPERNETS:
+            raise ValueError(f'unknown supernet {supernet!r}; one of {sorted(SUPERNETS)}')
+        self.supernet, self.configs = supernet, SUPERNETS[supernet]
+        self._check_settings(dict(supernet=supernet, epochs=epochs, train_images=train_images,
+                                  test_images=test_images, capacity_target=capacity_target,
+                                  finetune_lr=finetune_lr))
         self.records_path = osp.join(self.work_dir, 'runs.jsonl')
         self.records: Dict[str, Dict] = {}
         if osp.isfile(self.records_path):
@@ -143,6 +198,21 @@ class Comparison:
                 for line in f:
                     record = json.loads(line)
                     self.records[record['key']] = record
+
+    def _check_settings(self, settings: Dict) -> None:
+        path = osp.join(self.work_dir, 'settings.json')
+        if osp.isfile(path):
+            with open(path) as f:
+                kept = json.load(f)
+            changed = {k: (kept.get(k), v) for k, v in settings.items() if kept.get(k) != v}
+            if changed:
+                raise ValueError(
+                    f'{self.work_dir} holds records made with other settings '
+                    f'(setting: (recorded, asked)) {changed}; use another --work-dir')
+            return
+        os.makedirs(self.work_dir, exist_ok=True)
+        with open(path, 'w') as f:
+            json.dump(settings, f, indent=1)
 
     # ------------------------------------------------------------ plumbing
     def data_opts(self) -> List[str]:
@@ -167,7 +237,7 @@ class Comparison:
             opts.append(f'optim_wrapper.optimizer.lr={lr}')
         opts += ([f'model.checkpoint={checkpoint}'] if checkpoint else
                  ['model.checkpoint=None', 'model.reset_params=True'])
-        return self.train(config or CONFIGS['retrain'], work_dir, epochs, seed, opts)
+        return self.train(config or self.configs['retrain'], work_dir, epochs, seed, opts)
 
     def supernet_checkpoint(self, seed: int) -> str:
         """The supernet trained for ``E/2`` epochs (DMSp, Torch-Pruning, mmrazor)."""
@@ -175,7 +245,7 @@ class Comparison:
         work = osp.join(self.work_dir, f'pretrained_seed{seed}')
         ckpt = osp.join(work, f'epoch_{half}.pth')
         if not osp.isfile(ckpt):
-            self.train(CONFIGS['supernet'], work, half, seed, [])
+            self.train(self.configs['supernet'], work, half, seed, [])
         return ckpt
 
     def record(self, key: str, **fields) -> Dict:
@@ -188,10 +258,14 @@ class Comparison:
     @staticmethod
     def structure_fields(subnet_dir: str) -> Dict:
         with open(osp.join(subnet_dir, 'subnet.json')) as f:
-            res = json.load(f)['resources']
+            subnet = json.load(f)
+        res = subnet['resources']
         return dict(flops=res['static_flops'], params=res['static_params'],
                     flops_ratio=res['static_flops'] / res['counted_supernet_flops'],
-                    supernet_flops=res['counted_supernet_flops'])
+                    supernet_flops=res['counted_supernet_flops'],
+                    widths=[[len(u['kept']), u['num_channels']] for u in subnet['units']],
+                    blocks=[[len(s['kept_blocks']), s['num_blocks']]
+                            for s in subnet.get('stages', [])])
 
     # ------------------------------------------------------------- methods
     def run(self, method: str, target: Optional[float], seed: int) -> Dict:
@@ -203,7 +277,10 @@ class Comparison:
         work = osp.join(self.work_dir, tag)
         start = time.time()
         try:
-            fields = getattr(self, f'_run_{method}')(work, target, seed)
+            if method in ABLATIONS:
+                fields = self._run_dms(work, target, seed, ABLATIONS[method][1])
+            else:
+                fields = getattr(self, f'_run_{method}')(work, target, seed)
         except RunFailed as e:
             return self.record(key, method=method, target=target, seed=seed, failed=str(e),
                                seconds=time.time() - start)
@@ -212,15 +289,15 @@ class Comparison:
 
     def _run_supernet(self, work, target, seed):
         from benchmarks.subnets import prepared_supernet
-        out = self.train(CONFIGS['supernet'], work, self.epochs, seed, [])
-        _, _, info = prepared_supernet(osp.join(ROOT, CONFIGS['search']))
+        out = self.train(self.configs['supernet'], work, self.epochs, seed, [])
+        _, _, info = prepared_supernet(osp.join(ROOT, self.configs['search']))
         return dict(top1=last_top1(out), flops=info['counted_supernet_flops'],
                     params=info['counted_supernet_params'], flops_ratio=1.0)
 
     def _run_uniform(self, work, target, seed):
         from benchmarks.subnets import uniform_subnet
         subnet_dir = osp.join(work, 'structure')
-        uniform_subnet(osp.join(ROOT, CONFIGS['search']), target, subnet_dir)
+        uniform_subnet(osp.join(ROOT, self.configs['search']), target, subnet_dir)
         out = self.retrain(subnet_dir, osp.join(work, 'train'), self.epochs, seed, None)
         return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
 
@@ -230,7 +307,7 @@ class Comparison:
     def _run_random(self, work, target, seed):
         from benchmarks.subnets import random_subnet
         subnet_dir = osp.join(work, 'structure')
-        random_subnet(osp.join(ROOT, CONFIGS['search']), target, seed, subnet_dir)
+        random_subnet(osp.join(ROOT, self.configs['search']), target, seed, subnet_dir)
         out = self.retrain(subnet_dir, osp.join(work, 'train'), self.epochs, seed, None)
         return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
 
@@ -246,11 +323,11 @@ class Comparison:
                            osp.join(export, 'pruned.pth'), retrain_config, lr)
         return dict(top1=last_top1(out), **self.structure_fields(export))
 
-    def _run_dms(self, work, target, seed):
+    def _run_dms(self, work, target, seed, search_opts=()):
         half = self.epochs // 2
         return self._search_and_retrain(work, target, seed, half, self.epochs - half,
-                                        [f'model.target_flops_ratio={target}'],
-                                        CONFIGS['search'], CONFIGS['retrain'])
+                                        [f'model.target_flops_ratio={target}', *search_opts],
+                                        self.configs['search'], self.configs['retrain'])
 
     def _run_dmsp(self, work, target, seed):
         ckpt = self.supernet_checkpoint(seed)
@@ -260,13 +337,14 @@ class Comparison:
                 f'model.architecture.init_cfg.checkpoint={ckpt}']
         return self._search_and_retrain(work, target, seed, quarter,
                                         self.epochs - self.epochs // 2 - quarter, opts,
-                                        CONFIGS['search'], CONFIGS['retrain'],
+                                        self.configs['search'], self.configs['retrain'],
                                         self.finetune_lr)
 
     def _run_scaleup(self, work, target, seed):
         half = self.epochs // 2
         return self._search_and_retrain(work, target, seed, half, self.epochs - half, [],
-                                        CONFIGS['scaleup_search'], CONFIGS['scaleup_retrain'])
+                                        self.configs['scaleup_search'],
+                                        self.configs['scaleup_retrain'])
 
     def _run_pruner(self, work, target, seed, prune):
         ckpt = self.supernet_checkpoint(seed)
@@ -283,12 +361,12 @@ class Comparison:
     def _run_tp(self, work, target, seed):
         from benchmarks.tp_prune import tp_prune
         return self._run_pruner(work, target, seed, lambda out, ckpt: tp_prune(
-            osp.join(ROOT, CONFIGS['search']), ckpt, target, out, seed=seed))
+            osp.join(ROOT, self.configs['search']), ckpt, target, out, seed=seed))
 
     def _run_mmrazor(self, work, target, seed):
         from benchmarks.mmrazor_prune import mmrazor_prune
         return self._run_pruner(work, target, seed, lambda out, ckpt: mmrazor_prune(
-            osp.join(ROOT, CONFIGS['search']), ckpt, target, out, seed=seed,
+            osp.join(ROOT, self.configs['search']), ckpt, target, out, seed=seed,
             train_images=self.train_images))
 
 
@@ -331,7 +409,7 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
         ratio = statistics.mean(r['flops_ratio'] for r in ok)
         params = statistics.mean(r['params'] for r in ok) / 1e6
         shown_target = ('1.0' if method == 'supernet' else f'{comparison.capacity_target}'
-                        if method == 'capacity' else 'B0 FLOPs' if method == 'scaleup'
+                        if method == 'capacity' else 'supernet FLOPs' if method == 'scaleup'
                         else f'{target}')
         delta = ''
         if method not in ('dms', 'supernet', 'capacity', 'scaleup') and target is not None:
@@ -352,6 +430,7 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
                      f'{m:.2f} ± {s:.2f} | {len(ok)} | {delta} | {minutes:.1f} |')
         rows.append((method, target, ok))
     text = [f'Command: `{command}`', '',
+            f'Supernet: {comparison.configs["name"]} (`{comparison.configs["supernet"]}`). '
             f'Budget: {comparison.epochs} epochs per method over {comparison.train_images} '
             f'generated glyph images (43 classes, 32x32), test on {comparison.test_images}. '
             'FLOPs counted by '
@@ -363,8 +442,49 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
         text += [f'- {NAMES[m]} (target {t}): {err.splitlines()[0][:400]}'
                  for m, t, err in failures]
     text += ['', verdict(records, targets, seeds, comparison.capacity_target)]
+    text += structures(rows)
     plot(rows, osp.join(comparison.work_dir, 'compare.png'))
+    text += ['', '### Pictures', '', '- `compare.png`: top-1 against the FLOPs ratio, seeds as '
+             'dots, means as crosses'] + search_pictures(comparison.work_dir, rows)
     return '\n'.join(text)
+
+
+def search_pictures(work_dir: str, rows) -> List[str]:
+    """Copy the plots of the first DMS search (its soft FLOPs against the
+    target, its kept widths and blocks) next to the report."""
+    import shutil
+    lines = []
+    for method, target, runs in rows:
+        if method != 'dms':
+            continue
+        seed = min(r['seed'] for r in runs)
+        search = osp.join(work_dir, f'dms_t{target}_seed{seed}', 'search')
+        for name, what in (('search_curve', 'soft FLOPs against the target and the task loss '
+                            'during the search'), ('structure', 'kept width of every unit and '
+                            'kept blocks of every stage')):
+            picture = f'dms_t{target}_seed{seed}_{name}.png'
+            if osp.isfile(osp.join(search, f'{name}.png')):
+                shutil.copyfile(osp.join(search, f'{name}.png'), osp.join(work_dir, picture))
+                lines.append(f'- `{picture}`: {what} (DMS at {target}, seed {seed})')
+    return lines
+
+
+def structures(rows) -> List[str]:
+    """The structure each method kept, for its first seed: kept/all channels of
+    every unit (in the mutator's order) and kept/all blocks of every stage."""
+    lines = ['', '### Structures (first seed of each row)', '',
+             'Kept channels of each unit, then kept blocks of each stage, in the order of '
+             '`tools/dms_summary.py`.', '']
+    for method, target, runs in rows:
+        run = min(runs, key=lambda r: r['seed'])
+        if 'widths' not in run:
+            continue
+        widths = ' '.join(f'{k}/{n}' for k, n in run['widths'])
+        blocks = ' '.join(f'{k}/{n}' for k, n in run.get('blocks', []))
+        at = '' if target is None else f' at {target}'
+        lines.append(f'- {NAMES[method]}{at} (seed {run["seed"]}): channels {widths}; '
+                     f'blocks {blocks or "-"}')
+    return lines
 
 
 def verdict(records, targets, seeds, capacity_target) -> str:
@@ -379,7 +499,7 @@ def verdict(records, targets, seeds, capacity_target) -> str:
                    f'its FLOPs by {statistics.mean(gaps):+.2f} points on average '
                    f'(per seed {", ".join(f"{g:+.2f}" for g in gaps)}).')
     for target in targets:
-        for method in ('uniform', 'random', 'dmsp', 'tp', 'mmrazor'):
+        for method in ('uniform', 'random', 'dmsp', 'tp', 'mmrazor', *ABLATIONS):
             diffs = []
             for s in seeds:
                 a, b = records.get(f'dms|{target}|{s}'), records.get(f'{method}|{target}|{s}')
@@ -420,7 +540,7 @@ def plot(rows, path: str) -> None:
     ax.set_xlabel('FLOPs ratio of the supernet (mmengine count of the export)')
     ax.set_ylabel('top-1 on the glyphs test split (%)')
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc='lower right')
+    ax.legend(fontsize=7, loc='best')
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -436,6 +556,7 @@ def machine() -> str:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--preset', choices=sorted(PRESETS), default='full')
+    parser.add_argument('--supernet', choices=sorted(SUPERNETS), default='resnet18')
     parser.add_argument('--methods', nargs='+', choices=METHODS)
     parser.add_argument('--targets', nargs='+', type=float)
     parser.add_argument('--seeds', nargs='+', type=int)
@@ -443,7 +564,7 @@ def parse_args(argv=None):
     parser.add_argument('--train-images', type=int)
     parser.add_argument('--test-images', type=int, default=8000)
     parser.add_argument('--capacity-target', type=float, default=0.125)
-    parser.add_argument('--finetune-lr', type=float, default=0.01,
+    parser.add_argument('--finetune-lr', type=float,
                         help='learning rate of the finetuning of the methods that start from '
                         'the trained supernet (DMSp, Torch-Pruning, mmrazor); from-scratch '
                         'training and the DMSnp retrain keep the configs\' 0.1')
@@ -453,11 +574,12 @@ def parse_args(argv=None):
                         'benchmarks/RESULTS.md)')
     args = parser.parse_args(argv)
     preset = PRESETS[args.preset]
-    for key in ('methods', 'targets', 'seeds', 'epochs', 'train_images'):
+    for key in ('methods', 'targets', 'seeds', 'epochs', 'train_images', 'finetune_lr'):
         if getattr(args, key) is None:
             setattr(args, key, preset[key])
     if args.work_dir is None:
-        args.work_dir = f'work_dirs/compare_{args.preset}'
+        folder = PRESETS[args.preset].get('work_dir', args.preset)
+        args.work_dir = f'work_dirs/compare_{folder}_{args.supernet}'
     return args
 
 
@@ -465,7 +587,7 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     command = 'python benchmarks/compare.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     comparison = Comparison(args.work_dir, args.epochs, args.train_images, args.capacity_target,
-                            args.finetune_lr, args.test_images)
+                            args.finetune_lr, args.test_images, args.supernet)
     os.makedirs(comparison.work_dir, exist_ok=True)
     jobs = []
     for seed in args.seeds:

@@ -45,7 +45,8 @@ def test_random_structures_differ_by_seed_at_the_same_flops(repo_root, tmp_path)
 def _record(comparison, method, target, seed, top1, ratio=0.5):
     comparison.record(f'{method}|{target}|{seed}', method=method, target=target, seed=seed,
                       top1=top1, flops=ratio * 1e7, params=1e6, flops_ratio=ratio,
-                      supernet_flops=1e7, seconds=60.0)
+                      supernet_flops=1e7, seconds=60.0, widths=[[8, 16], [4, 8]],
+                      blocks=[[1, 2]])
 
 
 def test_report_gives_paired_differences_and_says_who_wins(tmp_path):
@@ -63,6 +64,7 @@ def test_report_gives_paired_differences_and_says_who_wins(tmp_path):
     assert 'At 0.5: DMS wins against Uniform scaling: +2.00 ± 0.50 points' in text
     assert 'At 0.5: DMS ties with Torch-Pruning' in text
     assert 'Runs that failed' in text and 'boom' in text
+    assert '- DMS from scratch (DMSnp) at 0.5 (seed 0): channels 8/16 4/8; blocks 1/2' in text
     assert osp.isfile(tmp_path / 'compare.png')
     # the records survive: a second comparison in the same folder skips them
     again = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
@@ -72,3 +74,39 @@ def test_report_gives_paired_differences_and_says_who_wins(tmp_path):
 def test_budget_must_split_into_the_phases(tmp_path):
     with pytest.raises(ValueError, match='multiple of 4'):
         compare.Comparison(str(tmp_path), epochs=6, train_images=100)
+
+
+def test_records_of_other_settings_are_never_mixed_in(tmp_path):
+    compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+    with pytest.raises(ValueError, match=r"other settings.*'epochs': \(4, 8\)"):
+        compare.Comparison(str(tmp_path), epochs=8, train_images=100)
+    with pytest.raises(ValueError, match='supernet'):
+        compare.Comparison(str(tmp_path), epochs=4, train_images=100,
+                           supernet='efficientnet-b0')
+    with pytest.raises(ValueError, match="unknown supernet 'vgg'"):
+        compare.Comparison(str(tmp_path / 'other'), epochs=4, train_images=100, supernet='vgg')
+
+
+@pytest.mark.parametrize('supernet', sorted(compare.SUPERNETS))
+def test_every_supernet_names_configs_that_exist(repo_root, supernet):
+    for key, path in compare.SUPERNETS[supernet].items():
+        if key != 'name':
+            assert osp.isfile(osp.join(repo_root, path)), path
+
+
+@pytest.mark.parametrize('name', sorted(compare.ABLATIONS))
+def test_every_ablation_changes_a_setting_the_search_has(repo_root, name):
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(repo_root, compare.SUPERNETS['resnet18']['search']))
+    assert cfg.custom_hooks[0].type == 'mmrazor.DMSSchedulerHook'
+    # settings the configs leave at their defaults (DMSSchedulerHook, DMSChannelUnit)
+    defaults = dict(pretrain_ratio=0.0, schedule='root', ema_decay=0.99)
+    for option in compare.ABLATIONS[name][1]:
+        key, value = option.split('=')
+        node = cfg
+        for part in key.split('.')[:-1]:
+            node = node[int(part)] if part.isdigit() else node[part]
+        last = key.split('.')[-1]
+        # the setting exists (or is left at its default), and the option changes it
+        assert last in node or last in defaults, key
+        assert str(node.get(last, defaults.get(last))) != value, key
