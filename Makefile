@@ -66,12 +66,14 @@ lint: install
 test: install lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# The main job: DMS against uniform scaling on the digits set, several seeds
-# (about 13 minutes on 2 cores once installed). Writes work_dirs/demo/report.md,
-# structure.png and search_curve.png.
+# The main job: DMS against uniform scaling and Torch-Pruning at a quarter of the FLOPs of
+# the glyphs supernet, 3 seeds (benchmarks/compare.py --preset demo; about 32 minutes on 2
+# cores once installed). Writes
+# work_dirs/compare_demo_resnet18/report.md, compare.png and the first search's plots;
+# a second run reuses the recorded runs (delete the folder to start over).
 DEMO_ARGS ?=
 demo: install
-	$(PY) tools/dms_demo.py --work-dir work_dirs/demo $(DEMO_ARGS)
+	$(PY) benchmarks/compare.py --preset demo $(DEMO_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -64,7 +64,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # The supernets the comparison can run on, each with its configs. ResNet-18 (CIFAR stem,
-# width 16) is the default: on 2 CPU cores it trains 3x faster per image than
+# width 16) is the default: on 2 CPU cores it trains about 2x faster per image than
 # EfficientNet-B0 and leaves chance level in about 200 iterations instead of 800+.
 SUPERNETS = {
     'resnet18': dict(

@@ -2,8 +2,8 @@
 # BasicBlocks) at a quarter of its width (stem and base width 16, so 16-32-64-128
 # channels; 35 MFLOPs at 32x32), trained on the generated glyphs set on one CPU: the
 # supernet of the glyphs comparison (benchmarks/compare.py) and of `make demo`.
-# Why this model and not EfficientNet-B0: on 2 CPU cores it trains 3x faster per image
-# and leaves chance level within about 200 iterations, where B0 stays at chance for more
+# Why this model and not EfficientNet-B0: on 2 CPU cores it trains about 2x faster per image
+# and leaves chance level after 200 to 500 iterations, where B0 stays at chance for more
 # than 800 (see benchmarks/RESULTS.md), so a comparison fits the machine's budget.
 _base_ = [
     'mmpretrain::_base_/models/resnet18_cifar.py',
