@@ -158,6 +158,11 @@ def last_top1(output: str) -> float:
     return float(found[-1])
 
 
+def run_tag(method: str, target: Optional[float], seed: int) -> str:
+    """The folder name of one run under the comparison's ``work_dir``."""
+    return f'{method}_t{target}_seed{seed}' if target is not None else f'{method}_seed{seed}'
+
+
 class Comparison:
     """Runs the methods and keeps their records in ``work_dir/runs.jsonl``.
 
@@ -273,8 +278,7 @@ class Comparison:
         key = f'{method}|{target}|{seed}'
         if key in self.records:
             return self.records[key]
-        tag = f'{method}_t{target}_seed{seed}' if target is not None else f'{method}_seed{seed}'
-        work = osp.join(self.work_dir, tag)
+        work = osp.join(self.work_dir, run_tag(method, target, seed))
         start = time.time()
         try:
             if method in ABLATIONS:
@@ -458,11 +462,12 @@ def search_pictures(work_dir: str, rows) -> List[str]:
         if method != 'dms':
             continue
         seed = min(r['seed'] for r in runs)
-        search = osp.join(work_dir, f'dms_t{target}_seed{seed}', 'search')
+        tag = run_tag(method, target, seed)
+        search = osp.join(work_dir, tag, 'search')
         for name, what in (('search_curve', 'soft FLOPs against the target and the task loss '
                             'during the search'), ('structure', 'kept width of every unit and '
                             'kept blocks of every stage')):
-            picture = f'dms_t{target}_seed{seed}_{name}.png'
+            picture = f'{tag}_{name}.png'
             if osp.isfile(osp.join(search, f'{name}.png')):
                 shutil.copyfile(osp.join(search, f'{name}.png'), osp.join(work_dir, picture))
                 lines.append(f'- `{picture}`: {what} (DMS at {target}, seed {seed})')
@@ -588,7 +593,6 @@ def main(argv=None) -> str:
     command = 'python benchmarks/compare.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     comparison = Comparison(args.work_dir, args.epochs, args.train_images, args.capacity_target,
                             args.finetune_lr, args.test_images, args.supernet)
-    os.makedirs(comparison.work_dir, exist_ok=True)
     jobs = []
     for seed in args.seeds:
         for method in args.methods:
