@@ -56,6 +56,7 @@ class DMSMutableMixin:
         self._mask_mode: Optional[str] = None
         self._grad: Optional[torch.Tensor] = None
         self._tracked_mask: Optional[torch.Tensor] = None
+        self._resource_cache = None
 
     # ----------------------------------------------------------------- masks
     def lower_keep_bound(self) -> float:
@@ -100,6 +101,7 @@ class DMSMutableMixin:
                 self._tracked_mask = mask.detach()
                 mask.register_hook(self._accumulate_grad)
         self._mask, self._mask_mode = mask, mode
+        self._resource_cache = None
         return mask
 
     @property
@@ -111,14 +113,24 @@ class DMSMutableMixin:
 
     def resource_mask(self) -> torch.Tensor:
         """The mask the resource count uses: same values as :attr:`mask`, but a
-        separate graph without the importance hook."""
-        if self.frozen or self._mask_mode == 'hard':
-            return self.compute_hard_mask()
-        return self.compute_soft_mask()
+        separate graph without the importance hook.
+
+        Computed once per forward and shared by every layer that counts this
+        mutable; recomputed when the keep ratio, the importance or the mode
+        changed since (their in-place version counters are part of the key).
+        """
+        hard = self.frozen or self._mask_mode == 'hard'
+        key = (hard, self._mask_mode, torch.is_grad_enabled(), self.keep_ratio._version,
+               self.importance._version)
+        if self._resource_cache is None or self._resource_cache[0] != key:
+            mask = self.compute_hard_mask() if hard else self.compute_soft_mask()
+            self._resource_cache = (key, mask)
+        return self._resource_cache[1]
 
     def clear_cache(self) -> None:
         self._mask = None
         self._mask_mode = None
+        self._resource_cache = None
 
     # ------------------------------------------------------------ importance
     def _accumulate_grad(self, grad: torch.Tensor) -> None:

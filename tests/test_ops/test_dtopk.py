@@ -86,6 +86,21 @@ def test_equals_naive_reference_with_ties():
                                        atol=1e-6)
 
 
+@pytest.mark.parametrize('keep', [0.9, 0.5, 0.05])
+def test_pruned_elements_are_exact_zeros_never_subnormal_floats(keep):
+    # a subnormal mask value times the activations slows every convolution on CPU
+    importance = torch.randn(2048, generator=torch.Generator().manual_seed(0))
+    keep_ratio = torch.tensor(keep, requires_grad=True)
+    mask = differentiable_topk(importance, keep_ratio, 1.0)
+    tiny = torch.finfo(torch.float32).tiny
+    assert not ((mask > 0) & (mask < tiny)).any()
+    assert (mask == 0).sum() > 0
+    # far below the threshold the mask is zero, and at the threshold it is still soft
+    mask.sum().backward()
+    assert torch.isfinite(keep_ratio.grad) and keep_ratio.grad > 1000
+    assert int((mask >= 0.5).sum()) == round(keep * 2048)
+
+
 def test_ties_are_broken_by_index_deterministically():
     importance = torch.tensor([1.0, 2.0, 1.0, 1.0, 3.0])
     mask = differentiable_topk(importance, 0.6)  # keep 3
