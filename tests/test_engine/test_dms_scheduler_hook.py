@@ -225,6 +225,37 @@ def test_non_finite_structure_gradients_skip_the_structure_step_only(log_message
     hook.after_train(runner)
 
 
+def test_a_nan_structure_gradient_never_reaches_the_weights_through_clipping():
+    """DeiT's schedule clips gradients (mmengine clips before the optimizer
+    step, where the NaN guard drops the structure gradients)."""
+    import torch
+
+    from dms_mm.engine.optimizers import DMSOptimWrapperConstructor
+
+    algorithm = _resnet_algorithm()
+    runner = _runner(algorithm, name='dms_hook_nan_clip')
+    runner.optim_wrapper = DMSOptimWrapperConstructor(
+        dict(optimizer=dict(type='SGD', lr=0.01, momentum=0.9),
+             clip_grad=dict(max_norm=1.0)),
+        dict(custom_keys={'mutator': dict(lr=0.05)}))(algorithm)
+    hook = DMSSchedulerHook()
+    hook.before_train(runner)
+    keep_ratio = algorithm.mutator.searchable_units[0].mutable_channel.keep_ratio
+    handle = keep_ratio.register_hook(lambda grad: torch.full_like(grad, float('nan')))
+    keeps = _keeps(algorithm)
+    _step(hook, runner)
+    handle.remove()
+    weights = [p for n, p in algorithm.named_parameters() if 'mutator' not in n]
+    assert all(torch.isfinite(p).all() for p in weights)
+    assert torch.equal(_keeps(algorithm), keeps) and hook.skipped_steps == 1
+    # the logged norm is the weights' own, clipped to max_norm
+    assert math.isfinite(runner.message_hub.get_scalar('train/grad_norm').current())
+    _step(hook, runner, seed=1)
+    assert not torch.equal(_keeps(algorithm), keeps)
+    assert all(torch.isfinite(p).all() for p in algorithm.parameters())
+    hook.after_train(runner)
+
+
 def test_loss_scale_is_removed_from_importance_and_structure_gradients():
     """float16 AMP multiplies the loss by the scale of a GradScaler: the Taylor
     scores are divided by it, and the GradScaler unscales the structure

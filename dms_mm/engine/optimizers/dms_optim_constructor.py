@@ -1,12 +1,13 @@
 """An optimizer-wrapper constructor that gives the DMS structure parameters a
 group of their own, found by name, with a constant learning rate."""
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
 from mmrazor.registry import OPTIM_WRAPPER_CONSTRUCTORS
 from torch import nn
+from torch.optim import Optimizer
 
 
 def restore_fixed_lrs(optimizer) -> None:
@@ -35,6 +36,13 @@ class DMSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
 
     The other entries of ``custom_keys`` and of ``paramwise_cfg`` work as in
     mmengine.
+
+    With ``clip_grad`` in the optim wrapper's config, the clipping (and the
+    logged ``grad_norm``) covers every group but the fixed-LR ones: the
+    structure gradients would otherwise count in the norm that scales the
+    weights' gradients, and one NaN among them (which
+    :class:`~dms_mm.engine.DMSSchedulerHook` drops right before the optimizer
+    step, after the clipping) would turn every weight gradient into NaN.
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None):
@@ -93,4 +101,31 @@ class DMSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             groups.append(group)
         optimizer_cfg['params'] = groups
         optimizer = OPTIMIZERS.build(optimizer_cfg)
-        return OPTIM_WRAPPERS.build(optim_wrapper_cfg, default_args=dict(optimizer=optimizer))
+        wrapper = OPTIM_WRAPPERS.build(optim_wrapper_cfg, default_args=dict(optimizer=optimizer))
+        if getattr(wrapper, 'clip_grad_kwargs', None) and keys:
+            wrapper.clip_func = ClipOutsideFixedGroups(wrapper.clip_func, optimizer)
+        return wrapper
+
+
+class ClipOutsideFixedGroups:
+    """A gradient clipping function (mmengine's ``OptimWrapper.clip_func``)
+    applied to the parameters of every group not marked ``fixed_lr``.
+
+    Args:
+        clip_func (Callable): The clipping function, e.g.
+            ``torch.nn.utils.clip_grad_norm_``.
+        optimizer (Optimizer): The optimizer whose groups tell which
+            parameters are left out.
+    """
+
+    def __init__(self, clip_func: Callable, optimizer: Optimizer):
+        self.clip_func, self.optimizer = clip_func, optimizer
+
+    def __call__(self, params, **kwargs):
+        left_out = {id(p) for group in self.optimizer.param_groups if 'fixed_lr' in group
+                    for p in group['params']}
+        return self.clip_func([p for p in params if id(p) not in left_out], **kwargs)
+
+    def __repr__(self) -> str:
+        name = getattr(self.clip_func, '__name__', repr(self.clip_func))
+        return f'{type(self).__name__}({name}, leaving out the fixed_lr groups)'
