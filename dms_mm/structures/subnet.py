@@ -17,6 +17,7 @@ Layout (``format: dms_mm.subnet/1``)::
     }
 """
 import json
+import math
 import os.path as osp
 from typing import Dict, Union
 
@@ -103,25 +104,85 @@ def load_subnet(subnet: Union[str, Dict]) -> Dict:
         for key in ('name', 'num_channels', 'kept'):
             if key not in unit:
                 raise SubnetError(f'{source}: units[{i}] lacks "{key}"')
-        if not isinstance(unit['kept'], list) or not all(isinstance(k, int) for k in unit['kept']):
-            raise SubnetError(f'{source}: units[{i}] ({unit["name"]}): "kept" must be a list '
-                              'of channel indices')
+        _check_count(source, f'units[{i}] ({unit["name"]})', 'num_channels',
+                     unit['num_channels'])
+        _check_indices(source, f'units[{i}] ({unit["name"]})', 'kept', unit['kept'])
     for i, stage in enumerate(subnet['stages']):
         for key in ('name', 'num_blocks', 'removable', 'kept_blocks'):
             if key not in stage:
                 raise SubnetError(f'{source}: stages[{i}] lacks "{key}"')
+        _check_count(source, f'stages[{i}] ({stage["name"]})', 'num_blocks',
+                     stage['num_blocks'])
+        for key in ('removable', 'kept_blocks'):
+            _check_indices(source, f'stages[{i}] ({stage["name"]})', key, stage[key])
     if not isinstance(subnet.setdefault('attention', []), list):
         raise SubnetError(f'{source}: key "attention" must be a list')
-    expand = subnet.get('expand')
-    if expand is not None and not (isinstance(expand, dict) and all(
-            isinstance(expand.get(k), (int, float)) for k in ('channel_ratio', 'block_ratio'))):
-        raise SubnetError(f'{source}: key "expand" must hold numbers "channel_ratio" and '
-                          '"block_ratio"')
     for i, entry in enumerate(subnet['attention']):
         for key in _ATTENTION_KEYS:
             if key not in entry:
                 raise SubnetError(f'{source}: attention[{i}] lacks "{key}"')
+        for key in ('num_heads', 'head_dims'):
+            _check_count(source, f'attention[{i}] ({entry["name"]})', key, entry[key])
+        for key in ('kept_heads', 'kept_qk_dims', 'kept_v_dims'):
+            _check_indices(source, f'attention[{i}] ({entry["name"]})', key, entry[key])
+    if subnet.get('expand') is not None:
+        _check_expand(source, subnet)
     return subnet
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_count(source: str, where: str, key: str, value) -> None:
+    if not _is_int(value) or value < 1:
+        raise SubnetError(f'{source}: {where}: "{key}" must be a positive integer, '
+                          f'got {value!r}')
+
+
+def _check_indices(source: str, where: str, key: str, value) -> None:
+    """A list of distinct non-negative integers (JSON booleans are not)."""
+    if not isinstance(value, list) or not all(_is_int(v) and v >= 0 for v in value):
+        shown = value[:5] if isinstance(value, list) else value
+        raise SubnetError(f'{source}: {where}: "{key}" must be a list of non-negative '
+                          f'integer indices, got {shown!r}')
+    if len(set(value)) != len(value):
+        twice = sorted({v for v in value if value.count(v) > 1})
+        raise SubnetError(f'{source}: {where}: "{key}" lists indices {twice[:5]} more than '
+                          'once')
+
+
+def _check_expand(source: str, subnet: Dict) -> None:
+    """The expansion's ratios are numbers >= 1, and the widths and depths it
+    records are the ones those ratios give and the ones the file lists."""
+    expand = subnet['expand']
+    if not isinstance(expand, dict):
+        raise SubnetError(f'{source}: key "expand" must be an object')
+    for key in ('channel_ratio', 'block_ratio'):
+        value = expand.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or \
+                not math.isfinite(value) or value < 1:
+            raise SubnetError(f'{source}: "expand.{key}" must be a number >= 1 (the ratio '
+                              f'the supernet was grown by), got {value!r}')
+    ratio = expand['channel_ratio']
+    widths = {u['name']: u['num_channels'] for u in subnet['units']}
+    for name, sizes in (expand.get('units') or {}).items():
+        if not (isinstance(sizes, list) and len(sizes) == 2 and all(map(_is_int, sizes))):
+            raise SubnetError(f'{source}: "expand.units.{name}" must be [channels before, '
+                              f'after], got {sizes!r}')
+        before, after = sizes
+        if after != int(before * ratio) or widths.get(name, after) != after:
+            raise SubnetError(
+                f'{source}: "expand.units.{name}" records {before} -> {after} channels, but '
+                f'channel_ratio {ratio} gives {int(before * ratio)} and "units" lists '
+                f'{widths.get(name)}; the file was edited or is corrupted')
+    depths = {s['name']: s['num_blocks'] for s in subnet['stages']}
+    for name, sizes in (expand.get('stages') or {}).items():
+        if not (isinstance(sizes, list) and len(sizes) == 2 and all(map(_is_int, sizes))
+                and sizes[0] <= sizes[1] and depths.get(name, sizes[1]) == sizes[1]):
+            raise SubnetError(
+                f'{source}: "expand.stages.{name}" must be [blocks before, after] with the '
+                f'"num_blocks" that "stages" lists ({depths.get(name)}), got {sizes!r}')
 
 
 def apply_subnet(mutator, subnet: Dict) -> None:

@@ -197,6 +197,30 @@ def test_bad_expansions_are_clear_errors(tmp_path):
         _algorithm(checkpoint=str(tmp_path / 'r50.pth'))
     with pytest.raises(ExpandError, match='model family'):
         expand_model(build_classifier('deit'), channel_ratio=2.0, mutator=MUTATOR_32)
-    bad = dict(format='dms_mm.subnet/1', units=[], stages=[], expand=dict(channel_ratio='big'))
-    with pytest.raises(SubnetError, match='"expand" must hold numbers'):
-        load_subnet(bad)
+
+
+def _expanded_subnet(channel_ratio=1.5, **expand):
+    """A hand-made subnet file of a supernet grown 1.5x from a 16-channel unit."""
+    return dict(format='dms_mm.subnet/1',
+                units=[dict(name='backbone.conv1_(0, 24)_24', num_channels=24, kept=[0, 3])],
+                stages=[dict(name='backbone.layer1', num_blocks=4, removable=[1, 2, 3],
+                             kept_blocks=[0, 2])],
+                expand=dict(dict(channel_ratio=channel_ratio, block_ratio=2.0,
+                                 units={'backbone.conv1_(0, 24)_24': [16, 24]},
+                                 stages={'backbone.layer1': [2, 4]}), **expand))
+
+
+@pytest.mark.parametrize('expand,match', [
+    (dict(channel_ratio='big'), r'"expand.channel_ratio" must be a number >= 1.*big'),
+    (dict(channel_ratio=-2.0), r'"expand.channel_ratio" must be a number >= 1.*-2.0'),
+    (dict(block_ratio=float('nan')), r'"expand.block_ratio" must be a number >= 1'),
+    # absurd but positive: refused before anything grows
+    (dict(channel_ratio=1e6), r'"expand.units.backbone.conv1_\(0, 24\)_24" records 16 -> 24 '
+                              r'channels, but channel_ratio 1000000.0 gives 16000000'),
+    (dict(units={'backbone.conv1_(0, 24)_24': [16, 32]}), r'records 16 -> 32 channels.*lists 24'),
+    (dict(stages={'backbone.layer1': [2, 6]}), r'"expand.stages.backbone.layer1" must be.*\(4\)'),
+])
+def test_subnet_file_expansions_that_disagree_are_refused_naming_the_key(expand, match):
+    load_subnet(_expanded_subnet())  # the consistent file loads
+    with pytest.raises(SubnetError, match=match):
+        load_subnet(_expanded_subnet(**expand))

@@ -135,6 +135,34 @@ def test_malformed_subnet_files_are_clear_errors(tmp_path):
         load_subnet(dict(subnet, format='other'))
 
 
+HAND_EDITS = [  # (edit of a good subnet file, the error it gets)
+    (lambda s: s['units'][1].update(kept=[0, 0, 1]), r'units\[1\].*"kept" lists indices \[0\] '
+                                                     'more than once'),
+    (lambda s: s['units'][1].update(kept=[True, 2]), r'units\[1\].*"kept" must be a list of '
+                                                     'non-negative integer indices'),
+    (lambda s: s['units'][1].update(kept=[1.0, 2]), r'"kept" must be a list of non-negative'),
+    (lambda s: s['units'][1].update(kept=[-1, 2]), r'"kept" must be a list of non-negative'),
+    (lambda s: s['units'][0].update(num_channels='32'), r'units\[0\].*"num_channels" must be a '
+                                                        'positive integer'),
+    (lambda s: s['stages'][0].update(kept_blocks=[0, 0]), r'stages\[0\].*"kept_blocks" lists '
+                                                          r'indices \[0\] more than once'),
+    (lambda s: s['stages'][0].update(removable='1'), r'stages\[0\].*"removable" must be a list'),
+]
+
+
+def test_hand_edited_subnet_files_are_refused_naming_file_and_key(tmp_path):
+    _, _, _, subnet, path, weights = _export(tmp_path)
+    for i, (edit, match) in enumerate(HAND_EDITS):
+        edited = json.loads(json.dumps(subnet))
+        edit(edited)
+        bad = tmp_path / f'edited{i}.json'
+        bad.write_text(json.dumps(edited))
+        with pytest.raises(SubnetError, match=re.escape(str(bad)) + '.*' + match):
+            load_subnet(str(bad))
+        with pytest.raises(SubnetError, match=match):  # before DMSSubModel builds anything
+            _sub_model(architecture=ARCH['mobilenet-v2'], subnet=str(bad))
+
+
 def test_subnet_of_another_model_or_out_of_range_names_the_culprit(tmp_path):
     _, _, _, subnet, path, weights = _export(tmp_path)
     before = _unchanged(path, weights)
