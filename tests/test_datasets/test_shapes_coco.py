@@ -123,3 +123,30 @@ def test_bad_arguments_name_the_argument(tmp_path, kwargs, culprit):
     with pytest.raises(ValueError, match=culprit):
         generate_shapes_coco(str(tmp_path), **kwargs)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_configs_dataset_generates_the_set_on_first_use_once(tmp_path):
+    """A fresh clone runs the shapes configs with no generating step first."""
+    import threading
+
+    from dms_mm.datasets.shapes_coco_dataset import ShapesCocoDataset, ensure_shapes_coco
+
+    root = tmp_path / 'shapes'
+    made = []
+    threads = [threading.Thread(target=lambda: made.append(ensure_shapes_coco(str(root))))
+               for _ in range(2)]  # two ranks at once: one generates, the other waits
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(made) == [False, True]
+    stamp = (root / shapes_ann_file('val')).stat().st_mtime_ns
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        dataset = DATASETS.build(dict(
+            type='ShapesCocoDataset', data_root=str(root), ann_file=shapes_ann_file('val'),
+            data_prefix=dict(img='val/'), test_mode=True, pipeline=PIPELINE))
+    assert isinstance(dataset, ShapesCocoDataset) and len(dataset) == 128
+    assert dataset.metainfo['classes'] == SHAPES_CLASSES
+    assert (root / shapes_ann_file('val')).stat().st_mtime_ns == stamp  # never replaced
+    with pytest.raises(ValueError, match='set data_root'):
+        ShapesCocoDataset(ann_file=shapes_ann_file('val'))

@@ -1,20 +1,21 @@
 # The RTMDet-tiny DMS search of dms_rtmdet-tiny_search_coco.py, shrunk so that it runs on one
 # CPU in minutes: RTMDet-tiny at 128x128, on the shapes detection set that dms_mm generates
-# (rectangles, circles and triangles on noisy backgrounds, COCO format). Make the data
-# first (deterministic, a few seconds):
-#
-#   python tools/make_shapes_coco.py data/shapes_coco
+# (rectangles, circles and triangles on noisy backgrounds, COCO format). The set is
+# generated in data_root on first use (deterministic, a few seconds;
+# `python tools/make_shapes_coco.py DIR --num-train N` makes another size).
 #
 # Everything DMS and RTMDet comes from the COCO search config: the mutator, the AdamW
 # recipe, the two-stage pipeline (CachedMosaic/CachedMixUp, then the plain stage-2
 # pipeline, switched by PipelineSwitchHook) and the hooks. Only the classes, data, input
-# size and schedule change. The data are read by mmdet's own CocoDataset and scored by its
-# CocoMetric (pycocotools).
+# size and schedule change. The data are read by mmdet's own CocoDataset (through
+# ShapesCocoDataset, which generates them) and scored by its CocoMetric (pycocotools).
 _base_ = ['./dms_rtmdet-tiny_search_coco.py']
 
 img_scale = (128, 128)  # width, height
 data_root = 'data/shapes_coco/'
 metainfo = dict(classes=('rectangle', 'circle', 'triangle'))
+custom_imports = dict(imports=['dms_mm', 'dms_mm.datasets.shapes_coco_dataset'],
+                      allow_failed_imports=False)
 
 model = dict(
     architecture=dict(bbox_head=dict(num_classes=3)),
@@ -59,6 +60,7 @@ train_dataloader = dict(
     persistent_workers=False,
     pin_memory=False,
     dataset=dict(
+        type='ShapesCocoDataset',
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_train.json',
@@ -69,6 +71,7 @@ val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
     dataset=dict(
+        type='ShapesCocoDataset',
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',

@@ -1,20 +1,23 @@
 # The YOLOX DMS search of dms_yolox-s_search_coco.py, shrunk so that it runs on one CPU in
 # minutes: YOLOX-tiny (mmdet's deepen/widen factors 0.33/0.375) at 128x128, on the shapes
 # detection set that dms_mm generates (rectangles, circles and triangles on noisy
-# backgrounds, COCO format). Make the data first (deterministic, a few seconds):
-#
-#   python tools/make_shapes_coco.py data/shapes_coco
+# backgrounds, COCO format). The set is generated in data_root on first use
+# (deterministic, a few seconds; `python tools/make_shapes_coco.py DIR --num-train N`
+# makes another size).
 #
 # Everything DMS and YOLOX comes from the COCO search config: the mutator, the two-stage
 # pipeline (Mosaic/RandomAffine, then the plain last epochs with the L1 loss, switched by
 # YOLOXModeSwitchHook), the multi-scale batch augment and the hooks. Only the model size,
 # classes, data, input size and schedule change. The data are read by mmdet's own
-# CocoDataset and scored by its CocoMetric (pycocotools).
+# CocoDataset (through ShapesCocoDataset, which generates them) and scored by its
+# CocoMetric (pycocotools).
 _base_ = ['./dms_yolox-s_search_coco.py']
 
 img_scale = (128, 128)  # width, height
 data_root = 'data/shapes_coco/'
 metainfo = dict(classes=('rectangle', 'circle', 'triangle'))
+custom_imports = dict(imports=['dms_mm', 'dms_mm.datasets.shapes_coco_dataset'],
+                      allow_failed_imports=False)
 
 model = dict(
     architecture=dict(
@@ -54,6 +57,7 @@ train_dataloader = dict(
     persistent_workers=False,
     dataset=dict(
         dataset=dict(
+            type='ShapesCocoDataset',
             data_root=data_root,
             metainfo=metainfo,
             ann_file='annotations/instances_train.json',
@@ -64,6 +68,7 @@ val_dataloader = dict(
     num_workers=0,
     persistent_workers=False,
     dataset=dict(
+        type='ShapesCocoDataset',
         data_root=data_root,
         metainfo=metainfo,
         ann_file='annotations/instances_val.json',
