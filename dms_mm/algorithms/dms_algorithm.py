@@ -12,7 +12,12 @@ from torch import nn
 
 from dms_mm.structures.expand import check_expand_cfg, expand_model
 from dms_mm.structures.sub_model import load_state_strict
-from dms_mm.utils.config_keys import check_keys, named_arguments, unknown_key_message
+from dms_mm.utils.config_keys import (
+    check_keys,
+    named_arguments,
+    scope_from_type,
+    unknown_key_message,
+)
 
 LOSS_TYPES = ('log', 'l2')
 PHASES = ('pretrain', 'search', 'refine', 'fixed')
@@ -101,6 +106,7 @@ class DMSAlgorithm(BaseAlgorithm):
                              f'{UNSEARCHABLE_UNIT_ACTIONS}, got {unsearchable_units!r}')
         if mutator is None:
             mutator = dict(type='DMSMutator')
+        architecture = scope_from_type(architecture)
         if isinstance(mutator, dict):
             _check_mutator_keys(mutator)
         if isinstance(data_preprocessor, dict) and 'type' not in data_preprocessor:
@@ -108,7 +114,18 @@ class DMSAlgorithm(BaseAlgorithm):
                 architecture = dict(architecture)
                 architecture.setdefault('data_preprocessor', data_preprocessor)
             data_preprocessor = None
-        super().__init__(architecture, data_preprocessor, init_cfg)
+        try:
+            super().__init__(architecture, data_preprocessor, init_cfg)
+        except KeyError as e:
+            if not (isinstance(architecture, dict) and '_scope_' not in architecture
+                    and 'registry' in str(e)):
+                raise
+            raise KeyError(
+                f'{e.args[0]} (while building model.architecture, which has no _scope_, so '
+                "its types are looked up in mmrazor's registry: give it the scope of its "
+                "package, e.g. _scope_='mmpretrain' or 'mmdet', or prefix its type, e.g. "
+                "type='mmpretrain.ImageClassifier'; a _delete_=True that replaces an "
+                'inherited architecture removes its _scope_)') from None
         if loss_type not in LOSS_TYPES:
             raise ValueError(f'DMSAlgorithm: loss_type must be one of {LOSS_TYPES}, '
                              f'got {loss_type!r}')

@@ -9,6 +9,7 @@ from mmengine.runner.checkpoint import _load_checkpoint
 from mmrazor.registry import MODELS
 
 from dms_mm.mutators import DMSMutator
+from dms_mm.utils.config_keys import scope_from_type
 from dms_mm.utils.state_dicts import compare_state_dicts
 
 from .expand import expand_model
@@ -88,7 +89,7 @@ def build_dms_sub_model(architecture: Dict,
         raise TypeError(f'DMSSubModel: unknown keys {sorted(kwargs)} (known: architecture, '
                         'subnet, checkpoint, reset_params)')
     subnet_dict = load_subnet(subnet)
-    architecture = copy.deepcopy(dict(architecture))
+    architecture = scope_from_type(copy.deepcopy(dict(architecture)))
     if data_preprocessor is not None:
         architecture.setdefault('data_preprocessor', data_preprocessor)
     model = MODELS.build(architecture)

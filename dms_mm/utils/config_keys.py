@@ -1,4 +1,6 @@
-"""Clear errors for misspelled config keys."""
+"""Clear errors for misspelled config keys, and the scope of a config that
+names its package in its type."""
+import copy
 import difflib
 import inspect
 from typing import Dict, Iterable, Optional
@@ -64,3 +66,37 @@ def check_keys(cfg: Dict, cls, owner: str, hidden: Iterable[str] = ()) -> None:
     for key in cfg:
         if key not in known and key not in IGNORED_KEYS:
             raise TypeError(unknown_key_message(owner, key, known))
+
+
+def scope_from_type(cfg):
+    """A model config that names its package in its type
+    (``type='mmpretrain.ImageClassifier'``) but has no ``_scope_`` gets that
+    package as its scope.
+
+    mmengine builds the named class from the named package, but its parts
+    without a prefix (a default ``data_preprocessor``, a backbone written
+    ``type='ResNet'``) are looked up in the scope of the caller, mmrazor for a
+    DMS algorithm: ``KeyError: 'ClsDataPreprocessor is not in the
+    mmrazor::model registry'``. That happens when ``_delete_=True`` replaces
+    an inherited architecture and takes its ``_scope_`` with it.
+
+    Args:
+        cfg: The config; anything but a dict is returned as it is.
+
+    Returns:
+        The config, with ``_scope_`` set when it was missing and the type's
+        prefix names an installed package.
+    """
+    if not isinstance(cfg, dict) or '_scope_' in cfg:
+        return cfg
+    kind = cfg.get('type')
+    if not isinstance(kind, str) or '.' not in kind:
+        return cfg
+    scope = kind.split('.', 1)[0]
+    import importlib.util
+
+    if not scope.isidentifier() or importlib.util.find_spec(scope) is None:
+        return cfg
+    cfg = copy.copy(cfg)
+    cfg['_scope_'] = scope
+    return cfg

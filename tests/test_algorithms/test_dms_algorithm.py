@@ -249,3 +249,31 @@ def test_a_misspelled_dms_key_names_it_and_the_closest_known_key(kwargs, message
     with pytest.raises(TypeError) as error:
         _tiny(_Tiny(), **kwargs)
     assert str(error.value).startswith(message)
+
+
+def test_a_downstream_architecture_that_lost_its_scope(tmp_path):
+    """``_delete_=True`` replaces the inherited architecture and its ``_scope_``."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    def downstream(types):
+        path = tmp_path / f'downstream{len(types[0])}.py'
+        path.write_text(
+            "_base_ = ['dms_mm::dms/resnet/dms_resnet18-w16_search_glyphs.py']\n"
+            'model = dict(architecture=dict(\n'
+            f"    _delete_=True, type='{types[0]}ImageClassifier',\n"
+            f"    backbone=dict(type='{types[0]}ResNet_CIFAR', depth=18, base_channels=16,\n"
+            '                  stem_channels=16),\n'
+            f"    neck=dict(type='{types[1]}GlobalAveragePooling'),\n"
+            f"    head=dict(type='{types[1]}LinearClsHead', num_classes=10, in_channels=128)))\n")
+        with DefaultScope.overwrite_default_scope('mmrazor'):
+            return MODELS.build(Config.fromfile(str(path)).model)
+
+    # the type names its package: built there, the default parts included
+    algorithm = downstream(('mmpretrain.', ''))
+    assert type(algorithm.architecture.data_preprocessor).__name__ == 'ClsDataPreprocessor'
+    assert len(algorithm.mutator.searchable_units) == 12
+    # no package named anywhere: the error says what to add
+    with pytest.raises(KeyError, match=r"ImageClassifier is not in the mmrazor::model registry"
+                       r".*no _scope_.*_scope_='mmpretrain'"):
+        downstream(('', ''))
