@@ -2,7 +2,7 @@
 (with ``custom_imports=['dms_test_hooks']`` and this folder on PYTHONPATH).
 
 They only observe or disturb a run from outside, as a test needs:
-``RankStateDumpHook`` writes what each rank holds, ``KillAfterEpochHook``
+``RankStateDumpHook`` writes what each rank holds, ``KillAtIterationHook``
 stops the process as a preempted job would stop, and
 ``NonFiniteStructureGradHook`` puts NaN/Inf into the gradient of one keep
 ratio at chosen iterations.
@@ -65,17 +65,17 @@ class RankStateDumpHook(Hook):
 
 
 @HOOKS.register_module()
-class KillAfterEpochHook(Hook):
-    """SIGKILL the process once epoch ``epoch`` (1-based) and its checkpoint
-    are done, as when a cluster job is preempted."""
+class KillAtIterationHook(Hook):
+    """SIGKILL the process once iteration ``iteration`` (1-based) is done, as
+    when a cluster job is preempted in the middle of an epoch."""
 
-    priority = 'LOWEST'  # after CheckpointHook
+    priority = 'LOWEST'
 
-    def __init__(self, epoch: int) -> None:
-        self.epoch = epoch
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
 
-    def after_train_epoch(self, runner) -> None:
-        if runner.epoch + 1 == self.epoch:
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 == self.iteration:
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -476,7 +476,11 @@ class DMSMutator(ChannelMutator):
     def update_importance(self, loss_scale: float = 1.0) -> int:
         """Fold this step's Taylor scores into the importance EMAs.
 
-        Scores are averaged over ranks (one all-reduce, outside autograd).
+        In distributed runs the scores are averaged over the ranks that have
+        one, in one all-reduce outside autograd. Every rank reduces the same
+        layout (every mutable that is not frozen, then one has-a-score flag
+        each), so a mutable that got no gradient on some rank (a branch that
+        rank's data did not take) neither misaligns the others nor hangs.
 
         Args:
             loss_scale (float): The AMP loss scale of the backward pass.
@@ -486,18 +490,25 @@ class DMSMutator(ChannelMutator):
         """
         mutables = [m for m in self.dms_mutables() if not m.frozen]
         scores = [m.pop_taylor_score(loss_scale) for m in mutables]
-        pending = [(m, s) for m, s in zip(mutables, scores) if s is not None]
-        if not pending:
-            return 0
-        flat = torch.cat([s.flatten() for _, s in pending])
         if get_world_size() > 1:
-            all_reduce(flat, op='mean')
-        updated, offset = 0, 0
-        for mutable, score in pending:
-            n = score.numel()
-            updated += int(mutable.update_importance(flat[offset:offset + n].view_as(score)))
-            offset += n
-        return updated
+            if not mutables:
+                return 0
+            device = mutables[0].importance.device
+            flat = torch.cat(
+                [(s if s is not None else torch.zeros_like(m.importance)).flatten().to(device)
+                 for m, s in zip(mutables, scores)]
+                + [torch.tensor([float(s is not None) for s in scores], device=device)])
+            all_reduce(flat, op='sum')
+            counts = flat[-len(mutables):].tolist()
+            offset, reduced = 0, []
+            for mutable, count in zip(mutables, counts):
+                n = mutable.importance.numel()
+                part = flat[offset:offset + n].view_as(mutable.importance)
+                reduced.append(part / count if count > 0 else None)
+                offset += n
+            scores = reduced
+        return sum(int(m.update_importance(s)) for m, s in zip(mutables, scores)
+                   if s is not None)
 
     def clamp_(self) -> None:
         for mutable in self.dms_mutables():

@@ -48,3 +48,36 @@ def test_importance_is_identical_on_every_rank_and_is_the_mean(tmp_path):
             if score.max() != score.min():
                 expected = 0.99 * expected + 0.01 * score
         torch.testing.assert_close(got, expected)
+
+
+def _branch_worker(rank, world_size, out_dir):
+    from types import SimpleNamespace
+
+    import dms_mm  # noqa: F401
+    from dms_mm.mutables import DMSMutableChannel
+    from dms_mm.mutators import DMSMutator
+
+    used, branch = DMSMutableChannel(4), DMSMutableChannel(6)
+    mutator = SimpleNamespace(dms_mutables=lambda: [used, branch])
+    weights = torch.arange(1.0, 11.0) * (rank + 1)  # different gradients on each rank
+    for mutable in (used, branch):
+        mutable.refresh('track')
+    loss = (used.mask * weights[:4]).sum()
+    if rank == 0:  # rank 1's data never takes the branch
+        loss = loss + (branch.mask * weights[4:]).sum()
+    loss.backward()
+    updated = DMSMutator.update_importance(mutator)
+    torch.save(dict(updated=updated, used=used.importance, branch=branch.importance),
+               os.path.join(out_dir, f'branch{rank}.pth'))
+
+
+def test_a_branch_one_rank_does_not_take_keeps_the_layout_and_its_own_mean(tmp_path):
+    spawn_gloo(_branch_worker, 2, tmp_path)
+    r0, r1 = (torch.load(tmp_path / f'branch{rank}.pth') for rank in (0, 1))
+    assert r0['updated'] == r1['updated'] == 2
+    weights = torch.arange(1.0, 11.0)
+    # every mask value is 1 at keep ratio 1, so the Taylor score is the squared gradient
+    for r in (r0, r1):
+        torch.testing.assert_close(r['used'], 0.01 * (weights[:4]**2 + (2 * weights[:4])**2) / 2)
+        # the branch's score is rank 0's alone, not halved by the rank without one
+        torch.testing.assert_close(r['branch'], 0.01 * weights[4:]**2)

@@ -19,7 +19,8 @@ import torch
 from dms_search_runs import SEARCH_CONFIG, config_with_hooks, run, scalars, search_options, subnet
 
 EPOCHS = 12  # 48 iterations
-KILL_EPOCH = 4  # after iteration 16, in the decay phase (it ends at iteration 38)
+KILL_EPOCH = 4  # the last checkpoint before the kill, in the decay phase (it ends at iteration 38)
+KILL_ITER = 4 * KILL_EPOCH + 2  # in the middle of epoch 5
 
 
 def _train(repo_root, python_exe, config, work_dir, *extra, expect_ok=True, options=None):
@@ -38,11 +39,11 @@ def reference(tmp_path_factory, repo_root, python_exe):
 
 @pytest.fixture(scope='module')
 def resumed(tmp_path_factory, repo_root, python_exe):
-    """The same search, killed (SIGKILL) after the checkpoint of epoch 4, then
-    resumed with --resume."""
+    """The same search, killed (SIGKILL) in the middle of epoch 5, then resumed
+    with --resume (from the checkpoint of epoch 4, found by itself)."""
     work_dir = tmp_path_factory.mktemp('resumed')
     killer = config_with_hooks(work_dir / 'killed_search.py', repo_root,
-                               [f"dict(type='KillAfterEpochHook', epoch={KILL_EPOCH})"])
+                               [f"dict(type='KillAtIterationHook', iteration={KILL_ITER})"])
     code, killed = _train(repo_root, python_exe, killer, work_dir, expect_ok=False)
     assert code == -9, killed[-3000:]  # killed, as a preempted job
     checkpoints = sorted(p for p in os.listdir(work_dir) if p.endswith('.pth'))
@@ -80,10 +81,12 @@ def test_resume_partway_through_decay_gives_the_uninterrupted_result(reference, 
 
     # the target schedule went on from where it stopped: every logged value of the
     # resumed part is the uninterrupted run's
+    # (the killed run's iterations after its last checkpoint are done again)
     ref_rows = {r['step']: r for r in scalars(ref_dir)}
-    res_rows = [r for r in scalars(work_dir) if r['step'] > 4 * KILL_EPOCH]
-    assert [r['step'] for r in res_rows] == list(range(4 * KILL_EPOCH + 1, 4 * EPOCHS + 1))
-    for row in res_rows:
+    rows = scalars(work_dir)
+    assert [r['step'] for r in rows] == (list(range(1, KILL_ITER + 1))
+                                         + list(range(4 * KILL_EPOCH + 1, 4 * EPOCHS + 1)))
+    for row in rows:
         for key in ('target_ratio', 'flops_ratio', 'loss'):
             assert row[key] == ref_rows[row['step']][key], (row['step'], key)
     # the search curve drawn at the end covers the whole run, across the kill
