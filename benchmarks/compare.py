@@ -54,8 +54,10 @@ import re
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional
 
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated')
@@ -125,23 +127,29 @@ class Progress:
 
     def __init__(self, total: int):
         self.total, self.done, self.start = total, 0, time.time()
+        self._lock = threading.Lock()
 
     def step(self, text: str) -> None:
-        self.done += 1
-        elapsed = (time.time() - self.start) / 60
-        print(f'[{self.done:3d}/{self.total}] {elapsed:6.1f} min  {text}', flush=True)
+        with self._lock:
+            self.done += 1
+            elapsed = (time.time() - self.start) / 60
+            print(f'[{self.done:3d}/{self.total}] {elapsed:6.1f} min  {text}', flush=True)
 
 
 class RunFailed(RuntimeError):
     """A tool run that exited with an error; the message names its log."""
 
 
-def run_tool(args: List[str], log_path: str) -> str:
-    """Run ``python ARGS`` from the repository root; return its output."""
+def run_tool(args: List[str], log_path: str, threads: Optional[int] = None) -> str:
+    """Run ``python ARGS`` from the repository root (with ``threads`` intra-op
+    threads, if given); return its output."""
     os.makedirs(osp.dirname(log_path), exist_ok=True)
+    env = dict(os.environ)
+    if threads:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     with open(log_path, 'w') as log:
         proc = subprocess.run([sys.executable] + args, cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT, text=True)
+                              stderr=subprocess.STDOUT, text=True, env=env)
     with open(log_path) as f:
         output = f.read()
     if proc.returncode != 0:
@@ -175,6 +183,9 @@ class Comparison:
             (DMSp, Torch-Pruning, mmrazor).
         test_images (int): Images of the glyphs test split.
         supernet (str): A key of ``SUPERNETS``.
+        threads (int, optional): Intra-op threads of every tool run (None:
+            torch's default). :meth:`run` may be called from several threads
+            at once, one run each.
 
     The settings are kept in ``work_dir/settings.json``; records made under
     other settings are never mixed in: a second call with other settings and
@@ -183,13 +194,20 @@ class Comparison:
 
     def __init__(self, work_dir: str, epochs: int, train_images: int,
                  capacity_target: float = 0.125, finetune_lr: float = 0.01,
-                 test_images: int = 8000, supernet: str = 'resnet18'):
+                 test_images: int = 8000, supernet: str = 'resnet18',
+                 threads: Optional[int] = None):
         if epochs < 4 or epochs % 4:
             raise ValueError(f'--epochs must be a positive multiple of 4 (the phases are '
                              f'E/2 and E/4), got {epochs}')
         self.work_dir, self.epochs = osp.abspath(work_dir), epochs
         self.train_images, self.capacity_target = train_images, capacity_target
         self.finetune_lr, self.test_images = finetune_lr, test_images
+        self.threads = threads
+        self._records_lock = threading.Lock()
+        # what runs inside this process (structures, pruning) builds models through
+        # mmengine's global registries and scope: one at a time
+        self._in_process = threading.Lock()
+        self._seed_locks: Dict[int, threading.Lock] = {}
         if supernet not in SUPERNETS:
             raise ValueError(f'unknown supernet {supernet!r}; one of {sorted(SUPERNETS)}')
         self.supernet, self.configs = supernet, SUPERNETS[supernet]
@@ -232,7 +250,7 @@ class Comparison:
         return run_tool(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
                          f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
                          f'randomness.seed={seed}', *self.data_opts(), *opts],
-                        work_dir + '.log')
+                        work_dir + '.log', self.threads)
 
     def retrain(self, subnet_dir: str, work_dir: str, epochs: int, seed: int,
                 checkpoint: Optional[str], config: str = None,
@@ -249,15 +267,19 @@ class Comparison:
         half = self.epochs // 2
         work = osp.join(self.work_dir, f'pretrained_seed{seed}')
         ckpt = osp.join(work, f'epoch_{half}.pth')
-        if not osp.isfile(ckpt):
-            self.train(self.configs['supernet'], work, half, seed, [])
+        with self._records_lock:
+            lock = self._seed_locks.setdefault(seed, threading.Lock())
+        with lock:  # runs of one seed in parallel train it once
+            if not osp.isfile(ckpt):
+                self.train(self.configs['supernet'], work, half, seed, [])
         return ckpt
 
     def record(self, key: str, **fields) -> Dict:
         record = dict(key=key, **fields)
-        self.records[key] = record
-        with open(self.records_path, 'a') as f:
-            f.write(json.dumps(record) + '\n')
+        with self._records_lock:
+            self.records[key] = record
+            with open(self.records_path, 'a') as f:
+                f.write(json.dumps(record) + '\n')
         return record
 
     @staticmethod
@@ -294,14 +316,16 @@ class Comparison:
     def _run_supernet(self, work, target, seed):
         from benchmarks.subnets import prepared_supernet
         out = self.train(self.configs['supernet'], work, self.epochs, seed, [])
-        _, _, info = prepared_supernet(osp.join(ROOT, self.configs['search']))
+        with self._in_process:
+            _, _, info = prepared_supernet(osp.join(ROOT, self.configs['search']))
         return dict(top1=last_top1(out), flops=info['counted_supernet_flops'],
                     params=info['counted_supernet_params'], flops_ratio=1.0)
 
     def _run_uniform(self, work, target, seed):
         from benchmarks.subnets import uniform_subnet
         subnet_dir = osp.join(work, 'structure')
-        uniform_subnet(osp.join(ROOT, self.configs['search']), target, subnet_dir)
+        with self._in_process:
+            uniform_subnet(osp.join(ROOT, self.configs['search']), target, subnet_dir)
         out = self.retrain(subnet_dir, osp.join(work, 'train'), self.epochs, seed, None)
         return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
 
@@ -311,7 +335,8 @@ class Comparison:
     def _run_random(self, work, target, seed):
         from benchmarks.subnets import random_subnet
         subnet_dir = osp.join(work, 'structure')
-        random_subnet(osp.join(ROOT, self.configs['search']), target, seed, subnet_dir)
+        with self._in_process:
+            random_subnet(osp.join(ROOT, self.configs['search']), target, seed, subnet_dir)
         out = self.retrain(subnet_dir, osp.join(work, 'train'), self.epochs, seed, None)
         return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
 
@@ -354,7 +379,8 @@ class Comparison:
         ckpt = self.supernet_checkpoint(seed)
         subnet_dir = osp.join(work, 'structure')
         try:
-            prune(subnet_dir, ckpt)
+            with self._in_process:
+                prune(subnet_dir, ckpt)
         except Exception as e:  # a peer that cannot run is reported, not hidden
             raise RunFailed(f'{type(e).__name__}: {e}') from e
         out = self.retrain(subnet_dir, osp.join(work, 'finetune'),
@@ -554,8 +580,7 @@ def plot(rows, path: str) -> None:
 def machine() -> str:
     import torch
     return (f'{platform.machine()}, {os.cpu_count()} CPU cores, CPython '
-            f'{platform.python_version()}, torch {torch.__version__}, '
-            f'{torch.get_num_threads()} threads; no GPU was used')
+            f'{platform.python_version()}, torch {torch.__version__}; no GPU was used')
 
 
 def parse_args(argv=None):
@@ -573,6 +598,9 @@ def parse_args(argv=None):
                         help='learning rate of the finetuning of the methods that start from '
                         'the trained supernet (DMSp, Torch-Pruning, mmrazor); from-scratch '
                         'training and the DMSnp retrain keep the configs\' 0.1')
+    parser.add_argument('--jobs', type=int, default=2,
+                        help='runs at a time, each with cpu_count / jobs intra-op threads '
+                        '(default 2)')
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--results', default=None,
                         help='append the report to this markdown file (e.g. '
@@ -592,7 +620,8 @@ def main(argv=None) -> str:
     args = parse_args(argv)
     command = 'python benchmarks/compare.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     comparison = Comparison(args.work_dir, args.epochs, args.train_images, args.capacity_target,
-                            args.finetune_lr, args.test_images, args.supernet)
+                            args.finetune_lr, args.test_images, args.supernet,
+                            threads=max(1, (os.cpu_count() or 1) // args.jobs))
     jobs = []
     for seed in args.seeds:
         for method in args.methods:
@@ -602,9 +631,11 @@ def main(argv=None) -> str:
                 jobs += [(method, t, seed) for t in args.targets]
     progress = Progress(len(jobs))
     print(f'compare: {len(jobs)} runs ({", ".join(args.methods)}; targets {args.targets}; '
-          f'seeds {args.seeds}; {args.epochs} epochs each) in {comparison.work_dir}',
-          flush=True)
-    for method, target, seed in jobs:
+          f'seeds {args.seeds}; {args.epochs} epochs each; {args.jobs} at a time, '
+          f'{comparison.threads} thread(s) each) in {comparison.work_dir}', flush=True)
+
+    def run(job):
+        method, target, seed = job
         record = comparison.run(method, target, seed)
         at = f' at {target}' if target is not None else ''
         if 'failed' in record:
@@ -614,9 +645,13 @@ def main(argv=None) -> str:
             progress.step(f'{NAMES[method]}{at}, seed {seed}: top-1 {record["top1"]:.2f} %, '
                           f'FLOPs ratio {record["flops_ratio"]:.3f} '
                           f'({record["seconds"] / 60:.1f} min)')
+
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(run, jobs))
     text = report(comparison, args.methods, args.targets, args.seeds, command)
     elapsed = (time.time() - progress.start) / 60
-    header = (f'## {time.strftime("%Y-%m-%d")}: `{command}`\n\nMachine: {machine()}. '
+    header = (f'## {time.strftime("%Y-%m-%d")}: `{command}`\n\nMachine: {machine()}; '
+              f'{args.jobs} run(s) at a time, {comparison.threads} thread(s) each. '
               f'{elapsed:.0f} minutes for the runs not already recorded.\n\n')
     with open(osp.join(comparison.work_dir, 'report.md'), 'w') as f:
         f.write(header + text + '\n')

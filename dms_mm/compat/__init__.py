@@ -8,6 +8,7 @@ an installed version leaves a fix's range.
 """
 from . import (
     checkpoint_safe_globals,
+    checkpoint_unreadable,
     cpu_amp,
     cpu_distributed,
     cpu_sync_batchnorm,
@@ -17,8 +18,8 @@ from . import (
     package_scoped_configs,
 )
 
-FIXES = (mmrazor_quantization, checkpoint_safe_globals, cpu_distributed, cpu_amp,
-         package_scoped_configs, cpu_sync_batchnorm, dynamic_sync_batchnorm,
+FIXES = (mmrazor_quantization, checkpoint_safe_globals, checkpoint_unreadable, cpu_distributed,
+         cpu_amp, package_scoped_configs, cpu_sync_batchnorm, dynamic_sync_batchnorm,
          mmrazor_groupfisher_adaptive_padding)
 
 

@@ -1,5 +1,6 @@
 """benchmarks/compare.py: the baselines' structures, the records and the verdict."""
 import json
+import os
 import os.path as osp
 
 import pytest
@@ -69,6 +70,37 @@ def test_report_gives_paired_differences_and_says_who_wins(tmp_path):
     # the records survive: a second comparison in the same folder skips them
     again = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
     assert again.run('dms', 0.5, 1)['top1'] == 71.0
+
+
+def test_parallel_runs_train_a_seeds_supernet_once_and_record_every_run(tmp_path,
+                                                                          monkeypatch):
+    """--jobs 2: Torch-Pruning at two targets of one seed start together; both
+    need the seed's trained supernet, which is trained once."""
+    import threading
+    import time
+
+    trained = []
+
+    def train(self, config, work_dir, epochs, seed, opts):
+        trained.append((threading.get_ident(), work_dir))
+        time.sleep(0.2)
+        os.makedirs(work_dir, exist_ok=True)
+        open(osp.join(work_dir, f'epoch_{epochs}.pth'), 'w').close()
+        return ''
+
+    def run_pruner(self, work, target, seed, prune):
+        self.supernet_checkpoint(seed)
+        return dict(top1=60.0 + target, flops_ratio=target)
+
+    monkeypatch.setattr(compare.Comparison, 'train', train)
+    monkeypatch.setattr(compare.Comparison, '_run_pruner', run_pruner)
+    monkeypatch.setattr(compare, 'report', lambda *args: 'the report')
+    compare.main(['--methods', 'tp', 'mmrazor', '--targets', '0.5', '0.25', '--seeds', '0',
+                  '--jobs', '2', '--work-dir', str(tmp_path)])
+    assert [work for _, work in trained] == [str(tmp_path / 'pretrained_seed0')]
+    records = [json.loads(line) for line in open(tmp_path / 'runs.jsonl')]
+    assert sorted(r['key'] for r in records) == ['mmrazor|0.25|0', 'mmrazor|0.5|0',
+                                                 'tp|0.25|0', 'tp|0.5|0']
 
 
 def test_budget_must_split_into_the_phases(tmp_path):
