@@ -85,7 +85,8 @@ SUPERNETS = {
         scaleup_retrain='configs/dms/efficientnet/dms_efficientnet-b0_scaleup_retrain_glyphs.py'),
 }
 # The ablation of the DMSnp row over what the paper names: each variant is the `dms` row
-# with these --cfg-options added to its search (custom hook 0 is DMSSchedulerHook).
+# with these --cfg-options added to its search (custom hook 0 is DMSSchedulerHook), and
+# optionally the search given E/N of the budget instead of E/2 (the third entry, N).
 ABLATIONS = {
     'dms-warmup': ('a warm-up: no target for the first 30 % of the search, decay over 50 %',
                    ['custom_hooks.0.pretrain_ratio=0.3', 'custom_hooks.0.decay_ratio=0.5']),
@@ -100,6 +101,8 @@ ABLATIONS = {
                      ['custom_hooks.0.decay_ratio=1.0', 'custom_hooks.0.refine_ratio=0.0']),
     'dms-ema09': ('importance EMA decay 0.9 instead of 0.99',
                   ['model.mutator.channel_unit_cfg.default_args.ema_decay=0.9']),
+    'dms-search1': ('a quarter of the budget for the search, three quarters for the retrain',
+                    [], 4),
 }
 METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'mmrazor',
            'scaleup') + tuple(ABLATIONS)
@@ -304,7 +307,8 @@ class Comparison:
         start = time.time()
         try:
             if method in ABLATIONS:
-                fields = self._run_dms(work, target, seed, ABLATIONS[method][1])
+                _, options, *split = ABLATIONS[method]
+                fields = self._run_dms(work, target, seed, options, *split)
             else:
                 fields = getattr(self, f'_run_{method}')(work, target, seed)
         except RunFailed as e:
@@ -352,9 +356,9 @@ class Comparison:
                            osp.join(export, 'pruned.pth'), retrain_config, lr)
         return dict(top1=last_top1(out), **self.structure_fields(export))
 
-    def _run_dms(self, work, target, seed, search_opts=()):
-        half = self.epochs // 2
-        return self._search_and_retrain(work, target, seed, half, self.epochs - half,
+    def _run_dms(self, work, target, seed, search_opts=(), split=2):
+        search = self.epochs // split
+        return self._search_and_retrain(work, target, seed, search, self.epochs - search,
                                         [f'model.target_flops_ratio={target}', *search_opts],
                                         self.configs['search'], self.configs['retrain'])
 
