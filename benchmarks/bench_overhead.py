@@ -1,13 +1,39 @@
 """(b) Search overhead: one DMS search iteration against one plain training
 iteration of the same model and batch, measured side by side in one process.
 
+``--at R`` first ranks every unit's elements at random and scales the keep
+ratios so that the structure holds a fraction R of the FLOPs, as late in a
+search (with R = 1, the default, every mask is 1, as at its start).
+
     python benchmarks/bench_overhead.py --size 224 --batch 8 --iters 5
+    python benchmarks/bench_overhead.py --model resnet18-w16 --size 32 --batch 64 --at 0.25
 """
 import argparse
 import json
+import os.path as osp
+import sys
 import time
 
 import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# the glyphs supernet of benchmarks/compare.py, with its DMS search settings
+RESNET18_W16_SEARCH = 'configs/dms/resnet/dms_resnet18-w16_search_glyphs.py'
+
+
+def build_resnet18_w16(size):
+    from mmengine.config import Config
+    from mmrazor.registry import MODELS
+
+    from benchmarks.subnets import build_architecture
+
+    cfg = Config.fromfile(osp.join(ROOT, RESNET18_W16_SEARCH))
+    cfg.model.mutator.parse_cfg.demo_input = (1, 3, size, size)
+    algorithm = MODELS.build(cfg.model)
+    algorithm.set_search_state('search', 0.8)
+    return build_architecture(cfg), algorithm
 
 
 def build(size):
@@ -44,15 +70,27 @@ def main():
     parser.add_argument('--size', type=int, default=224)
     parser.add_argument('--batch', type=int, default=8)
     parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument('--model', choices=('efficientnet-b0', 'resnet18-w16'),
+                        default='efficientnet-b0')
+    parser.add_argument('--at', type=float, default=1.0,
+                        help='FLOPs ratio of the structure the search holds (1: its start)')
     args = parser.parse_args()
     from mmpretrain.structures import DataSample
 
     import dms_mm  # noqa: F401
+    from dms_mm.structures import scale_to_target
 
     torch.manual_seed(0)
-    plain, algorithm = build(args.size)
+    plain, algorithm = (build if args.model == 'efficientnet-b0' else build_resnet18_w16)(
+        args.size)
+    classes = algorithm.architecture.head.num_classes
+    if args.at < 1.0:
+        with torch.no_grad():
+            for mutable in algorithm.mutator.dms_mutables():
+                mutable.importance.copy_(torch.rand(mutable.num_elements))
+            scale_to_target(algorithm.mutator, args.at)
     inputs = torch.rand(args.batch, 3, args.size, args.size)
-    samples = [DataSample().set_gt_label(i % 1000) for i in range(args.batch)]
+    samples = [DataSample().set_gt_label(i % classes) for i in range(args.batch)]
     opt_plain = torch.optim.SGD(plain.parameters(), lr=1e-3, momentum=0.9)
     opt_dms = torch.optim.SGD(algorithm.parameters(), lr=1e-3, momentum=0.9)
 
@@ -84,7 +122,8 @@ def main():
     for _ in range(10):
         algorithm.mutator.soft_resources()['flops'].backward()
     parts['resources'] = (time.perf_counter() - start) / 10
-    print(json.dumps(dict(size=args.size, batch=args.batch, plain_s=t_plain, dms_s=t_dms,
+    print(json.dumps(dict(model=args.model, at=args.at, size=args.size, batch=args.batch,
+                          threads=torch.get_num_threads(), plain_s=t_plain, dms_s=t_dms,
                           ratio=t_dms / t_plain, **{f'{k}_s': v for k, v in parts.items()})))
 
 

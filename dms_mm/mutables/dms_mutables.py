@@ -56,7 +56,8 @@ class DMSMutableMixin:
         self._mask_mode: Optional[str] = None
         self._grad: Optional[torch.Tensor] = None
         self._tracked_mask: Optional[torch.Tensor] = None
-        self._resource_cache = None
+        self._resource_cache: Optional[torch.Tensor] = None
+        self._caching_resources = False
 
     # ----------------------------------------------------------------- masks
     def lower_keep_bound(self) -> float:
@@ -101,7 +102,6 @@ class DMSMutableMixin:
                 self._tracked_mask = mask.detach()
                 mask.register_hook(self._accumulate_grad)
         self._mask, self._mask_mode = mask, mode
-        self._resource_cache = None
         return mask
 
     @property
@@ -115,22 +115,30 @@ class DMSMutableMixin:
         """The mask the resource count uses: same values as :attr:`mask`, but a
         separate graph without the importance hook.
 
-        Computed once per forward and shared by every layer that counts this
-        mutable; recomputed when the keep ratio, the importance or the mode
-        changed since (their in-place version counters are part of the key).
+        During one resource count (:meth:`cache_resource_masks`) it is
+        computed once and shared by every layer that counts this mutable;
+        otherwise each call computes a fresh one.
         """
-        hard = self.frozen or self._mask_mode == 'hard'
-        key = (hard, self._mask_mode, torch.is_grad_enabled(), self.keep_ratio._version,
-               self.importance._version)
-        if self._resource_cache is None or self._resource_cache[0] != key:
-            mask = self.compute_hard_mask() if hard else self.compute_soft_mask()
-            self._resource_cache = (key, mask)
-        return self._resource_cache[1]
+        if self._resource_cache is not None:
+            return self._resource_cache
+        if self.frozen or self._mask_mode == 'hard':
+            mask = self.compute_hard_mask()
+        else:
+            mask = self.compute_soft_mask()
+        if self._caching_resources:
+            self._resource_cache = mask
+        return mask
+
+    def cache_resource_masks(self, enabled: bool) -> None:
+        """Start (True) or end (False) one resource count: in between,
+        :meth:`resource_mask` is computed once. Each count builds its own
+        graph, so two counts may each be back-propagated."""
+        self._caching_resources = bool(enabled)
+        self._resource_cache = None
 
     def clear_cache(self) -> None:
         self._mask = None
         self._mask_mode = None
-        self._resource_cache = None
 
     # ------------------------------------------------------------ importance
     def _accumulate_grad(self, grad: torch.Tensor) -> None:

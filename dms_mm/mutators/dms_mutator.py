@@ -458,16 +458,23 @@ class DMSMutator(ChannelMutator):
         """Soft FLOPs and params (value: hard count; gradient: soft sums)."""
         if not self._counted:
             raise RuntimeError('DMSMutator: prepare_from_supernet has not run')
-        flops, params = 0.0, 0.0
-        for _, module, static, block in self._counted:
-            if static is None:
-                f, p = module.soft_flops(), module.soft_params()
-            else:
-                f, p = static
-            if block is not None:
-                scale = block_scale(*block)
-                f, p = f * scale, p * scale
-            flops, params = flops + f, params + p
+        mutables = self.dms_mutables()
+        for mutable in mutables:  # one mask per mutable for all layers it counts in
+            mutable.cache_resource_masks(True)
+        try:
+            flops, params = 0.0, 0.0
+            for _, module, static, block in self._counted:
+                if static is None:
+                    f, p = module.soft_flops(), module.soft_params()
+                else:
+                    f, p = static
+                if block is not None:
+                    scale = block_scale(*block)
+                    f, p = f * scale, p * scale
+                flops, params = flops + f, params + p
+        finally:
+            for mutable in mutables:
+                mutable.cache_resource_masks(False)
         return dict(flops=torch.as_tensor(flops, dtype=torch.float32),
                     params=torch.as_tensor(params, dtype=torch.float32))
 

@@ -104,21 +104,23 @@ def test_resource_mask_is_a_separate_graph_without_the_hook():
     assert mutable.keep_ratio.grad is not None
 
 
-def test_resource_mask_is_computed_once_per_forward_and_follows_every_change():
+def test_resource_mask_is_shared_within_one_count_and_fresh_in_the_next():
     mutable = DMSMutableChannel(8)
     mutable.importance.copy_(torch.arange(8.0))
     mutable.refresh('track')
+    assert mutable.resource_mask() is not mutable.resource_mask()  # no count open
+    mutable.cache_resource_masks(True)
     first = mutable.resource_mask()
-    assert mutable.resource_mask() is first  # every counting layer shares it
+    assert mutable.resource_mask() is first  # every layer of the count shares it
+    mutable.cache_resource_masks(False)
+    first.sum().backward()
     with torch.no_grad():
-        mutable.keep_ratio.fill_(0.5)  # an optimizer step, or a test of the floor
-    assert int((mutable.resource_mask() >= 0.5).sum()) == 4
-    mutable.importance.copy_(torch.arange(8.0).flip(0))
-    assert (mutable.resource_mask() >= 0.5).tolist() == [True] * 4 + [False] * 4
-    mutable.refresh('hard')
-    assert not mutable.resource_mask().requires_grad
-    mutable.refresh('track')
-    assert mutable.resource_mask().requires_grad
+        mutable.keep_ratio.fill_(0.5)  # an optimizer step
+    mutable.cache_resource_masks(True)
+    second = mutable.resource_mask()
+    assert second is not first and int((second >= 0.5).sum()) == 4
+    second.sum().backward()  # a graph of its own
+    mutable.cache_resource_masks(False)
 
 
 def test_frozen_mutable_gives_hard_masks_and_no_gradient():

@@ -177,3 +177,24 @@ def test_declared_removable_types_are_checked():
                        r'an input of shape \(1, 8, 8, 8\) to \(1, 6, 8, 8\)'):
         _mutator(removable_types=['_CheckedBlock']).prepare_from_supernet(
             _NetWithCheckedBlocks(last_out=6))
+
+
+def test_a_resource_count_ranks_each_mutable_once_and_counts_again_afresh(monkeypatch):
+    from dms_mm.mutables.dms_mutables import DMSMutableMixin
+
+    _, mutator = dms_model('resnet18')
+    mutator.refresh_masks('track')
+    calls = []
+    compute = DMSMutableMixin.compute_soft_mask
+
+    def counted(self):
+        calls.append(id(self))
+        return compute(self)
+
+    monkeypatch.setattr(DMSMutableMixin, 'compute_soft_mask', counted)
+    flops = mutator.soft_resources()['flops']
+    assert sorted(calls) == sorted(id(m) for m in mutator.dms_mutables())
+    flops.backward()
+    # a second count (a logging hook, a params limit) has a graph of its own
+    mutator.soft_resources()['params'].backward()
+    assert len(calls) == 2 * len(mutator.dms_mutables())
