@@ -34,6 +34,8 @@ FLOPs are counted by mmengine on every exported static model. Every run goes
 through the ordinary tools (``tools/train.py`` with the configs under
 ``configs/``); its record lands in ``WORK_DIR/runs.jsonl`` as soon as it ends,
 and a second call skips what is recorded, so an interrupted comparison resumes.
+Runs go ``--jobs`` at a time (default 2), each with ``cpu_count / jobs``
+intra-op threads (a seed's trained supernet is made once, whoever needs it).
 The report (``report.md``) gives the mean and spread over seeds and the paired
 per-seed difference to DMS; ``compare.png`` plots top-1 against FLOPs with the
 seeds as dots.
