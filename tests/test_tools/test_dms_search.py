@@ -56,7 +56,10 @@ def test_flops_reach_the_target_by_the_end_of_decay_and_stay_through_refine(sear
     train = [s for s in scalars if 'flops_ratio' in s]
     # the schedule decays the target from 1.0 to 0.5
     assert train[0]['flops_ratio'] > 0.8
-    late = [s for s in train if s['step'] >= 430]  # end of decay and all of refine
+    # The decay ends with iteration 432. Until then a block may still switch on or off
+    # as its keep ratio crosses the threshold (seen at step 430: 0.475 and 0.548 in two
+    # runs), which moves the FLOPs by a block's share; the refine phase freezes depth.
+    late = [s for s in train if s['step'] > 432]  # all of refine
     assert late
     for s in late:
         assert s['target_ratio'] == pytest.approx(0.5, abs=0.01)
