@@ -5,7 +5,8 @@
   blocks kept, scaled so that the FLOPs land on the target.
 * :func:`random_subnet`: a random structure at the same FLOPs, the control every
   search must beat: random keep ratios per unit and per stage, random kept
-  channels and blocks, all scaled by one factor onto the target.
+  channels and blocks, all scaled by one factor onto the target, then the
+  widths alone grown up to it (:func:`fill_to_target`).
 
 Both write ``subnet.json`` in the format of :func:`dms_mm.structures.export_subnet`
 with mmengine's count of the static model under ``resources``, so the same
@@ -15,7 +16,7 @@ import copy
 import json
 import os
 import os.path as osp
-from typing import Callable, Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
 import torch
 from mmengine.config import Config
@@ -78,13 +79,67 @@ def write_structure(model, mutator, info: Dict, target: float, out_dir: str,
     return subnet
 
 
+@torch.no_grad()
+def fill_to_target(mutator, target: float, generator: torch.Generator,
+                   tolerance: float = 0.002) -> float:
+    """Grow the widths while the FLOPs stay at most ``target``: first all of
+    them by one more common factor with the depth held, then, until the FLOPs
+    are within ``tolerance`` (relative) of the target, single channels of
+    units drawn at random. A common factor for widths and depth together can
+    stop well under the target, where its next step switches a block on.
+
+    Returns:
+        float: The FLOPs ratio reached.
+    """
+
+    def ratio() -> float:
+        return float(mutator.soft_resources()['flops']) / mutator.supernet_flops
+
+    units = [u.mutable_channel for u in mutator.searchable_units]
+    base = [m.keep_ratio.item() for m in units]
+
+    def widths_at(scale: float) -> float:
+        for mutable, keep in zip(units, base):
+            mutable.keep_ratio.fill_(keep * scale)
+        mutator.clamp_()
+        return ratio()
+
+    low, high = 1.0, max(1.0 / max(k, 1e-6) for k in base)
+    for _ in range(30):
+        mid = (low + high) / 2
+        if widths_at(mid) <= target:
+            low = mid
+        else:
+            high = mid
+    reached = widths_at(low)
+    grown = True
+    while grown and reached < target * (1 - tolerance):
+        grown = False
+        for index in torch.randperm(len(units), generator=generator).tolist():
+            mutable = units[index]
+            kept = mutable.num_kept
+            if kept >= mutable.num_elements:
+                continue
+            mutable.set_keep_count(kept + 1)
+            now = ratio()
+            if now <= target:
+                reached, grown = now, True
+                if reached >= target * (1 - tolerance):
+                    break
+            else:
+                mutable.set_keep_count(kept)
+    return reached
+
+
 def _scaled_structure(config_path: str, target: float, out_dir: str, method: Dict,
-                      initialise: Callable) -> Dict:
+                      initialise: Callable, generator: Optional[torch.Generator] = None) -> Dict:
     model, mutator, info = prepared_supernet(config_path)
     with torch.no_grad():
         for mutable in mutator.dms_mutables():
             initialise(mutable)
     reached = scale_to_target(mutator, target)
+    if generator is not None:
+        reached = fill_to_target(mutator, target, generator)
     method = dict(method, reached_soft_ratio=reached)
     if method['name'] == 'uniform':
         method['keep_ratio'] = mutator.units[0].mutable_channel.current_choice
@@ -133,4 +188,4 @@ def random_subnet(config_path: str, target: float, seed: int, out_dir: str,
         mutable.keep_ratio.fill_(keep)
 
     return _scaled_structure(config_path, target, out_dir,
-                             dict(name='random', seed=seed, low=low), random_elements)
+                             dict(name='random', seed=seed, low=low), random_elements, generator)

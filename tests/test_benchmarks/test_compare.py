@@ -43,6 +43,14 @@ def test_random_structures_differ_by_seed_at_the_same_flops(repo_root, tmp_path)
     assert again['units'] == first['units'] and again['stages'] == first['stages']
 
 
+def test_a_random_structure_lands_on_the_target_where_the_common_factor_stops_short(
+        repo_root, tmp_path):
+    # seed 3 at 0.25: one factor for every keep ratio stopped at 0.207 (a block switches)
+    subnet = random_subnet(osp.join(repo_root, compare.SUPERNETS['resnet18']['search']), 0.25,
+                           3, str(tmp_path))
+    assert 0.245 <= _ratio(subnet) <= 0.25
+
+
 def _record(comparison, method, target, seed, top1, ratio=0.5):
     comparison.record(f'{method}|{target}|{seed}', method=method, target=target, seed=seed,
                       top1=top1, flops=ratio * 1e7, params=1e6, flops_ratio=ratio,
