@@ -96,22 +96,7 @@ def fill_to_target(mutator, target: float, generator: torch.Generator,
         return float(mutator.soft_resources()['flops']) / mutator.supernet_flops
 
     units = [u.mutable_channel for u in mutator.searchable_units]
-    base = [m.keep_ratio.item() for m in units]
-
-    def widths_at(scale: float) -> float:
-        for mutable, keep in zip(units, base):
-            mutable.keep_ratio.fill_(keep * scale)
-        mutator.clamp_()
-        return ratio()
-
-    low, high = 1.0, max(1.0 / max(k, 1e-6) for k in base)
-    for _ in range(30):
-        mid = (low + high) / 2
-        if widths_at(mid) <= target:
-            low = mid
-        else:
-            high = mid
-    reached = widths_at(low)
+    reached = scale_to_target(mutator, target, mutables=units)
     grown = True
     while grown and reached < target * (1 - tolerance):
         grown = False

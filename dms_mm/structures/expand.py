@@ -90,6 +90,18 @@ class ExpansionReport(NamedTuple):
                     stages={s.name: [s.blocks, s.blocks + s.added] for s in self.stages})
 
 
+def is_growth_ratio(value) -> bool:
+    """Whether ``value`` can be a ``channel_ratio`` or ``block_ratio``: a
+    finite number >= 1 (not a bool)."""
+    return (not isinstance(value, bool) and isinstance(value, (int, float))
+            and math.isfinite(value) and value >= 1)
+
+
+def grown_channels(channels: int, channel_ratio: float) -> int:
+    """The width a unit of ``channels`` grows to."""
+    return int(channels * channel_ratio)
+
+
 def check_expand_cfg(expand: Optional[Dict], owner: str = 'model.expand') -> Optional[Dict]:
     """Validate an ``expand`` config; returns it with defaults filled in.
 
@@ -108,8 +120,7 @@ def check_expand_cfg(expand: Optional[Dict], owner: str = 'model.expand') -> Opt
     expand.setdefault('checkpoint', None)
     for key in ('channel_ratio', 'block_ratio'):
         value = expand[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or \
-                not math.isfinite(value) or value < 1:
+        if not is_growth_ratio(value):
             raise ExpandError(f'{owner}.{key} must be a number >= 1 (the supernet grows '
                               f'from the base model; DMS then shrinks it), got {value!r}')
     return expand
@@ -330,7 +341,7 @@ def _widen(model: nn.Module, mutator, channel_ratio: float):
         if blockers:
             kept[unit.name] = '; '.join(sorted(blockers)) + ', so it keeps its width'
             continue
-        new = int(unit.num_channels * channel_ratio)
+        new = grown_channels(unit.num_channels, channel_ratio)
         units.append(UnitGrowth(unit.name, unit.output_related[0].name, unit.num_channels, new))
         for channel in channels:
             side = 'out' if channel.is_output_channel else 'in'

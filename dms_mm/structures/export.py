@@ -77,10 +77,13 @@ def round_widths(mutator, divisor: int) -> None:
 
 @torch.no_grad()
 def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
-                    steps: int = 40) -> float:
+                    steps: int = 40, mutables: Optional[list] = None) -> float:
     """Scale every searched keep ratio by one multiplier ``s`` so that the
     hard resource ratio lands on the target: the largest ``s`` whose ratio is
     at most ``target_ratio``, found by bisection in ``steps`` steps.
+
+    ``mutables`` limits the scaling to those (e.g. the channel units alone,
+    with the depth held); by default every searched mutable scales.
 
     Returns:
         float: The ratio reached.
@@ -89,7 +92,7 @@ def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
         ValueError: If even the smallest structure the bounds allow is above
             the target. The keep ratios are then left as they were.
     """
-    mutables = _searched_mutables(mutator)
+    mutables = _searched_mutables(mutator) if mutables is None else list(mutables)
     original = [m.keep_ratio.item() for m in mutables]
     supernet = mutator.supernet_flops if kind == 'flops' else mutator.supernet_params
 

@@ -17,11 +17,12 @@ Layout (``format: dms_mm.subnet/1``)::
     }
 """
 import json
-import math
 import os.path as osp
 from typing import Dict, Union
 
 import torch
+
+from .expand import grown_channels, is_growth_ratio
 
 SUBNET_FORMAT = 'dms_mm.subnet/1'
 _ATTENTION_KEYS = ('name', 'num_heads', 'head_dims', 'kept_heads', 'kept_qk_dims', 'kept_v_dims')
@@ -160,8 +161,7 @@ def _check_expand(source: str, subnet: Dict) -> None:
         raise SubnetError(f'{source}: key "expand" must be an object')
     for key in ('channel_ratio', 'block_ratio'):
         value = expand.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or \
-                not math.isfinite(value) or value < 1:
+        if not is_growth_ratio(value):
             raise SubnetError(f'{source}: "expand.{key}" must be a number >= 1 (the ratio '
                               f'the supernet was grown by), got {value!r}')
     ratio = expand['channel_ratio']
@@ -171,10 +171,10 @@ def _check_expand(source: str, subnet: Dict) -> None:
             raise SubnetError(f'{source}: "expand.units.{name}" must be [channels before, '
                               f'after], got {sizes!r}')
         before, after = sizes
-        if after != int(before * ratio) or widths.get(name, after) != after:
+        if after != grown_channels(before, ratio) or widths.get(name, after) != after:
             raise SubnetError(
                 f'{source}: "expand.units.{name}" records {before} -> {after} channels, but '
-                f'channel_ratio {ratio} gives {int(before * ratio)} and "units" lists '
+                f'channel_ratio {ratio} gives {grown_channels(before, ratio)} and "units" lists '
                 f'{widths.get(name)}; the file was edited or is corrupted')
     depths = {s['name']: s['num_blocks'] for s in subnet['stages']}
     for name, sizes in (expand.get('stages') or {}).items():

@@ -2,6 +2,7 @@
 names its package in its type."""
 import copy
 import difflib
+import importlib.util
 import inspect
 from typing import Dict, Iterable, Optional
 
@@ -93,8 +94,6 @@ def scope_from_type(cfg):
     if not isinstance(kind, str) or '.' not in kind:
         return cfg
     scope = kind.split('.', 1)[0]
-    import importlib.util
-
     if not scope.isidentifier() or importlib.util.find_spec(scope) is None:
         return cfg
     cfg = copy.copy(cfg)
