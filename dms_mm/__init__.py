@@ -8,7 +8,7 @@ from . import compat
 compat.apply_all()
 
 # registration: importing the subpackages registers their classes
-from . import algorithms, datasets, dynamic_ops, engine, mutables, mutators, ops  # noqa: E402,F401
+from . import algorithms, datasets, dynamic_ops, engine, mutables, mutators, ops, resources  # noqa: E402,F401
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

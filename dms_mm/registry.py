@@ -47,3 +47,11 @@ VISUALIZERS = _child('VISUALIZERS')
 VISBACKENDS = _child('VISBACKENDS')
 
 __all__ = list(_NODES)
+
+#: Resource counters (:mod:`dms_mm.resources.counters`), keyed by the name of
+#: the op type they count; a layer gets the counter of the first class of its
+#: MRO found here, so subclasses are counted as what they are.
+RESOURCE_COUNTERS = Registry('resource counter', scope=SCOPE,
+                             locations=['dms_mm.resources.counters'])
+
+__all__ += ['RESOURCE_COUNTERS']

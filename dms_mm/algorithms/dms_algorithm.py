@@ -274,7 +274,9 @@ class DMSAlgorithm(BaseAlgorithm):
         return super().forward(inputs, data_samples, mode)
 
     def resource_ratios(self) -> Dict[str, torch.Tensor]:
-        resources = self.mutator.soft_resources()
+        """Soft FLOPs and params over the supernet's; only the target's kind
+        carries a gradient (the other one is for the log)."""
+        resources = self.mutator.soft_resources(grad=(self.target_kind, ))
         return dict(flops=resources['flops'] / self.mutator.supernet_flops,
                     params=resources['params'] / self.mutator.supernet_params)
 

@@ -1,4 +1,5 @@
-from .depth import DepthScaleHook, StageInfo, block_scale, find_stages, identity_skip, trace_error
+from .channel_masks import container_mask
+from .depth import DepthScaleHook, StageInfo, find_stages, identity_skip, trace_error
 from .ops import (
                     DMS_OP_MAP,
                     DMSBatchNorm2d,
@@ -10,11 +11,10 @@ from .ops import (
                     DMSOpMixin,
                     DMSSyncBatchNorm,
 )
-from .resources import container_mask
 
 __all__ = [
     'DMS_OP_MAP', 'DMSBatchNorm2d', 'DMSBatchNormXd', 'DMSConv2d', 'DMSConv2dAdaptivePadding',
     'DMSLayerNorm', 'DMSLinear', 'DMSOpMixin', 'DMSSyncBatchNorm', 'DepthScaleHook',
-    'StageInfo', 'block_scale', 'container_mask', 'find_stages', 'identity_skip',
+    'StageInfo', 'container_mask', 'find_stages', 'identity_skip',
     'trace_error'
 ]

@@ -13,7 +13,6 @@ The module's own forward is untouched, so its attention scale stays
 ``head_dim ** -0.5`` of the unpruned module; :class:`PrunedMultiheadAttention`
 keeps that scale after export.
 """
-import math
 from typing import NamedTuple, Optional
 
 import torch
@@ -22,7 +21,6 @@ from mmpretrain.models.utils.attention import MultiheadAttention
 from torch import nn
 
 from dms_mm.mutables import DMSMutableChannel
-from dms_mm.ops import straight_through_count
 
 
 class AttentionSpec(NamedTuple):
@@ -79,10 +77,6 @@ class DMSAttentionMutables(nn.Module):
         v = (heads * self.v_dims.mask[None, :]).flatten()
         return torch.cat([qk, qk, v])
 
-    def counts(self):
-        """Straight-through counts: heads, q/k dims, v dims."""
-        return tuple(straight_through_count(m.resource_mask()) for m in self.mutables())
-
     def kept(self) -> dict:
         return dict(heads=self.heads.kept_indices(), qk_dims=self.qk_dims.kept_indices(),
                     v_dims=self.v_dims.kept_indices())
@@ -112,38 +106,6 @@ class QKVMaskHook:
     def __call__(self, module: nn.Module, args, output):
         return output * self.mutables.qkv_mask().to(output.dtype)
 
-
-def attention_soft_counts(mutables: DMSAttentionMutables, n_embed: torch.Tensor,
-                          in_shape: tuple, qkv_bias: bool, proj_bias: bool):
-    """Soft FLOPs and params of one attention, mmengine's conventions.
-
-    The q/k/v linear, ``q @ k^T``, ``attn @ v`` and the output projection
-    (multiply-accumulates, no bias term in FLOPs); softmax is not counted.
-
-    Args:
-        mutables (DMSAttentionMutables): The attention's mutables.
-        n_embed (Tensor): Straight-through count of the embedding channels.
-        in_shape (tuple): The ``(B, N, C)`` input shape of ``qkv``.
-        qkv_bias (bool): Whether ``qkv`` has a bias.
-        proj_bias (bool): Whether ``proj`` has a bias.
-
-    Returns:
-        tuple[Tensor, Tensor]: FLOPs and params.
-    """
-    heads, qk, v = mutables.counts()
-    batch, tokens = in_shape[0], math.prod(in_shape[:-1])
-    q_width, v_width = heads * qk, heads * v
-    qkv_out = 2 * q_width + v_width
-    seq = in_shape[-2]
-    flops = (tokens * n_embed * qkv_out  # qkv
-             + batch * seq * seq * (q_width + v_width)  # q k^T and attn v
-             + tokens * v_width * n_embed)  # proj
-    params = n_embed * qkv_out + v_width * n_embed
-    if qkv_bias:
-        params = params + qkv_out
-    if proj_bias:
-        params = params + n_embed
-    return flops, params
 
 
 class PrunedMultiheadAttention(MultiheadAttention):

@@ -20,8 +20,6 @@ import torch
 import torch.fx as fx
 from torch import nn
 
-from dms_mm.ops import straight_through
-
 _ADD_TARGETS = {operator.add, operator.iadd, torch.add}
 _ADD_METHODS = {'add', 'add_'}
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.LeakyReLU, nn.ELU,
@@ -215,9 +213,4 @@ class IdentityBranchScaleHook(DepthHook):
         if identity is None:
             identity = args[1] if len(args) > 1 else args[0]
         return identity + self.scale(output) * (output - identity)
-
-
-def block_scale(mutable, index: int) -> torch.Tensor:
-    """Straight-through 0/1 scale of a block for resource counts."""
-    return straight_through(mutable.resource_mask())[index]
 

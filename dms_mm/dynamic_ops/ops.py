@@ -1,12 +1,15 @@
 """Masked dynamic ops of DMS.
 
 Each op multiplies its *input* by the soft mask of the channel unit feeding
-it (``conv(x * m_in)``); producers are not masked, consumers are. The ops
+it (``conv(x * m_in)``); producers are not masked, consumers are. A conv or
+linear layer applies the mask to its weight's input columns instead when the
+weight is the smaller tensor (``conv(x, W * m_in)``, the same function of
+``x``, ``W`` and ``m_in``). The ops
 subclass mmrazor's dynamic ops, so mmrazor's containers, tracers and
 ``to_static_op`` export (which slices weights by the hard mask) work as usual.
 
-Each op also reports its soft FLOPs and params, from the input and output
-shapes recorded by :func:`record_shapes` and the masks of its units.
+Their FLOPs and params are counted in :mod:`dms_mm.resources`, as those of
+the layers DMS does not mask.
 """
 import math
 from typing import Optional
@@ -23,15 +26,11 @@ from torch import nn
 
 from dms_mm.compat.dynamic_sync_batchnorm import register_dynamic_bn
 
-from .resources import container_mask, count, group_counts
+from .channel_masks import container_mask
 
 
 class DMSOpMixin:
-    """Masking and resource counting shared by the DMS ops."""
-
-    #: the input/output shapes seen by :func:`record_shapes`
-    dms_in_shape: Optional[tuple] = None
-    dms_out_shape: Optional[tuple] = None
+    """The input masking shared by the DMS ops."""
 
     @classmethod
     def convert_from(cls, module: nn.Module):
@@ -40,79 +39,68 @@ class DMSOpMixin:
         new.load_state_dict(module.state_dict())
         return new
 
-    def in_mask(self, resource: bool = False) -> Optional[torch.Tensor]:
-        return container_mask(self.get_mutable_attr('in_channels'), resource)
+    def in_mask(self) -> Optional[torch.Tensor]:
+        """This forward's mask over the input channels (None: not searched)."""
+        return container_mask(self.get_mutable_attr('in_channels'))
 
-    def out_mask(self, resource: bool = False) -> Optional[torch.Tensor]:
-        return container_mask(self.get_mutable_attr('out_channels'), resource)
+    def masked_input_and_weight(self, x: torch.Tensor, channel_dim: int = 1):
+        """``(x, weight)`` with the input mask applied to the smaller of the two.
 
-    def mask_input(self, x: torch.Tensor, channel_dim: int = 1) -> torch.Tensor:
+        A mask over the input channels can scale the input's channels or the
+        weight's input columns: the output is the same, and so are the
+        gradients of the mask, the weight and the input. The weight is usually
+        far smaller than a batch of activations, so a search step then costs
+        about as much as a plain one.
+        """
         mask = self.in_mask()
         if mask is None:
-            return x
+            return x, self.weight
+        if self.weight.numel() < x.numel():
+            return x, masked_weight(self.weight, mask, getattr(self, 'groups', 1))
         shape = [1] * x.dim()
         shape[channel_dim] = -1
-        return x * mask.to(x.dtype).view(shape)
-
-    def _check_recorded(self):
-        if self.dms_in_shape is None or self.dms_out_shape is None:
-            raise RuntimeError(
-                f'{type(self).__name__}: no recorded shapes; the mutator records them '
-                'in prepare_from_supernet (DMSMutator.record_shapes)')
-
-    def soft_flops(self) -> torch.Tensor:
-        raise NotImplementedError
-
-    def soft_params(self) -> torch.Tensor:
-        raise NotImplementedError
+        return x * mask.to(x.dtype).view(shape), self.weight
 
 
-class _DMSConvMixin(DMSOpMixin):
+def masked_weight(weight: torch.Tensor, mask: torch.Tensor, groups: int = 1) -> torch.Tensor:
+    """``weight`` (``(out, in / groups, *kernel)``) with each input channel ``c``
+    scaled by ``mask[c]``; ``layer(x * mask, weight) == layer(x, result)``."""
+    out_channels, in_per_group = weight.shape[:2]
+    kernel = weight.shape[2:]
+    mask = mask.to(weight.dtype).view(groups, 1, in_per_group, *([1] * len(kernel)))
+    grouped = weight.view(groups, out_channels // groups, in_per_group, *kernel)
+    return (grouped * mask).view_as(weight)
 
-    def _channel_products(self) -> torch.Tensor:
-        """Sum over groups of kept-in x kept-out channels (straight-through)."""
-        device = self.weight.device
-        in_mask, out_mask = self.in_mask(True), self.out_mask(True)
-        if self.groups == 1:
-            return count(in_mask, self.in_channels, device) * count(
-                out_mask, self.out_channels, device)
-        if self.groups == self.in_channels == self.out_channels:
-            # depthwise: input and output channels are tied, one filter each
-            mask = out_mask if out_mask is not None else in_mask
-            return count(mask, self.out_channels, device)
-        n_in = group_counts(in_mask, self.in_channels, self.groups, device)
-        n_out = group_counts(out_mask, self.out_channels, self.groups, device)
-        return (n_in * n_out).sum()
 
-    def soft_flops(self) -> torch.Tensor:
-        self._check_recorded()
-        spatial = math.prod(self.dms_out_shape[2:]) * self.dms_out_shape[0]
-        kernel = math.prod(self.kernel_size)
-        return self._channel_products() * (kernel * spatial)
-
-    def soft_params(self) -> torch.Tensor:
-        params = self._channel_products() * math.prod(self.kernel_size)
-        if self.bias is not None:
-            params = params + count(self.out_mask(True), self.out_channels, self.weight.device)
-        return params
+def same_padding(x: torch.Tensor, kernel, stride, dilation) -> torch.Tensor:
+    """``x`` padded as TensorFlow's "same" convolution pads it (the output is
+    ``ceil(input / stride)``), the extra pixel of an odd padding at the end."""
+    pads = []
+    for size, k, s, d in zip(reversed(x.shape[-2:]), reversed(kernel), reversed(stride),
+                             reversed(dilation)):
+        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads) if any(pads) else x
 
 
 @MODELS.register_module()
-class DMSConv2d(_DMSConvMixin, razor_ops.DynamicConv2d):
+class DMSConv2d(DMSOpMixin, razor_ops.DynamicConv2d):
     """``nn.Conv2d`` whose input channels are masked by DMS."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(self.mask_input(x), self.weight, self.bias)
-
+        x, weight = self.masked_input_and_weight(x)
+        return self._conv_forward(x, weight, self.bias)
 
 
 @MODELS.register_module()
-class DMSConv2dAdaptivePadding(_DMSConvMixin, razor_ops.DynamicConv2dAdaptivePadding):
+class DMSConv2dAdaptivePadding(DMSOpMixin, razor_ops.DynamicConv2dAdaptivePadding):
     """mmcv's ``Conv2dAdaptivePadding`` (TF "same" padding), input-masked."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return Conv2dAdaptivePadding.forward(self, self.mask_input(x))
-
+        x, weight = self.masked_input_and_weight(x)
+        x = same_padding(x, weight.shape[-2:], self.stride, self.dilation)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
+                        self.groups)
 
 
 @MODELS.register_module()
@@ -120,27 +108,8 @@ class DMSLinear(DMSOpMixin, razor_ops.DynamicLinear):
     """``nn.Linear`` whose input features are masked by DMS."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(self.mask_input(x, channel_dim=-1), self.weight, self.bias)
-
-
-    def _tokens(self) -> int:
-        self._check_recorded()
-        return math.prod(self.dms_in_shape[:-1])
-
-    def soft_flops(self) -> torch.Tensor:
-        device = self.weight.device
-        n_in = count(self.in_mask(True), self.in_features, device)
-        n_out = count(self.out_mask(True), self.out_features, device)
-        return n_in * n_out * self._tokens()
-
-    def soft_params(self) -> torch.Tensor:
-        device = self.weight.device
-        n_in = count(self.in_mask(True), self.in_features, device)
-        n_out = count(self.out_mask(True), self.out_features, device)
-        params = n_in * n_out
-        if self.bias is not None:
-            params = params + n_out
-        return params
+        x, weight = self.masked_input_and_weight(x, channel_dim=-1)
+        return F.linear(x, weight, self.bias)
 
 
 class _DMSBatchNormMixin(DMSOpMixin):
@@ -149,21 +118,6 @@ class _DMSBatchNormMixin(DMSOpMixin):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._original_forward(x)
-
-    def _n(self) -> torch.Tensor:
-        mask = self.out_mask(True)
-        if mask is None:
-            mask = self.in_mask(True)
-        return count(mask, self.num_features, self.weight.device if self.affine else None)
-
-    def soft_flops(self) -> torch.Tensor:
-        self._check_recorded()
-        per_channel = math.prod(self.dms_in_shape) // self.dms_in_shape[1]
-        return self._n() * per_channel * (2 if self.affine else 1)
-
-    def soft_params(self) -> torch.Tensor:
-        return self._n() * 2 if self.affine else self._n() * 0
-
 
 
 @MODELS.register_module()
@@ -190,6 +144,35 @@ class DMSLayerNorm(DMSOpMixin, razor_ops.DynamicLayerNorm):
     sum), then the affine map, then the mask again.
     """
 
+    @classmethod
+    def convert_from(cls, module: nn.LayerNorm) -> 'DMSLayerNorm':
+        """The DMS op of ``module``, with or without its bias."""
+        new = cls(normalized_shape=module.normalized_shape, eps=module.eps,
+                  elementwise_affine=module.elementwise_affine, bias=module.bias is not None)
+        new.load_state_dict(module.state_dict())
+        return new
+
+    def get_dynamic_params(self):
+        """The weight and bias (each may be None) at the kept channels."""
+        mask = self._get_num_features_mask()
+        return tuple(None if p is None else p if mask is None else p[mask]
+                     for p in (self.weight, self.bias))
+
+    def to_static_op(self) -> nn.LayerNorm:
+        self.check_if_mutables_fixed()
+        weight, bias = self.get_dynamic_params()
+        features = (int(self.mutable_num_features.current_mask.sum())
+                    if 'num_features' in self.mutable_attrs else self.num_features)
+        static = nn.LayerNorm(features, eps=self.eps, elementwise_affine=self.elementwise_affine,
+                              bias=bias is not None, device=self.weight.device
+                              if self.weight is not None else None)
+        with torch.no_grad():
+            if weight is not None:
+                static.weight.copy_(weight)
+            if bias is not None:
+                static.bias.copy_(bias)
+        return static
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mask = self.in_mask()
         if mask is None:
@@ -202,23 +185,10 @@ class DMSLayerNorm(DMSOpMixin, razor_ops.DynamicLayerNorm):
         var = centred.pow(2).sum(dim=-1, keepdim=True) / kept
         y = centred / torch.sqrt(var + self.eps)
         if self.weight is not None:
-            y = y * self.weight + self.bias
+            y = y * self.weight
+        if self.bias is not None:
+            y = y + self.bias
         return y * mask
-
-
-    def _n(self) -> torch.Tensor:
-        mask = self.out_mask(True)
-        if mask is None:
-            mask = self.in_mask(True)
-        return count(mask, self.normalized_shape[-1], self.weight.device)
-
-    def soft_flops(self) -> torch.Tensor:
-        self._check_recorded()
-        tokens = math.prod(self.dms_in_shape[:-1])
-        return self._n() * tokens * (5 if self.elementwise_affine else 4)
-
-    def soft_params(self) -> torch.Tensor:
-        return self._n() * 2 if self.elementwise_affine else self._n() * 0
 
 
 # mmengine's SyncBN conversions switch these in place (dms_mm.compat.dynamic_sync_batchnorm)

@@ -56,8 +56,6 @@ class DMSMutableMixin:
         self._mask_mode: Optional[str] = None
         self._grad: Optional[torch.Tensor] = None
         self._tracked_mask: Optional[torch.Tensor] = None
-        self._resource_cache: Optional[torch.Tensor] = None
-        self._caching_resources = False
 
     # ----------------------------------------------------------------- masks
     def lower_keep_bound(self) -> float:
@@ -113,28 +111,11 @@ class DMSMutableMixin:
 
     def resource_mask(self) -> torch.Tensor:
         """The mask the resource count uses: same values as :attr:`mask`, but a
-        separate graph without the importance hook.
-
-        During one resource count (:meth:`cache_resource_masks`) it is
-        computed once and shared by every layer that counts this mutable;
-        otherwise each call computes a fresh one.
-        """
-        if self._resource_cache is not None:
-            return self._resource_cache
+        fresh graph without the importance hook. A resource count computes it
+        once per mutable (:class:`~dms_mm.resources.MutableCounts`)."""
         if self.frozen or self._mask_mode == 'hard':
-            mask = self.compute_hard_mask()
-        else:
-            mask = self.compute_soft_mask()
-        if self._caching_resources:
-            self._resource_cache = mask
-        return mask
-
-    def cache_resource_masks(self, enabled: bool) -> None:
-        """Start (True) or end (False) one resource count: in between,
-        :meth:`resource_mask` is computed once. Each count builds its own
-        graph, so two counts may each be back-propagated."""
-        self._caching_resources = bool(enabled)
-        self._resource_cache = None
+            return self.compute_hard_mask()
+        return self.compute_soft_mask()
 
     def clear_cache(self) -> None:
         self._mask = None
@@ -161,19 +142,23 @@ class DMSMutableMixin:
         self._grad = None
         return score
 
-    def update_importance(self, score: torch.Tensor) -> bool:
+    @torch.no_grad()
+    def update_importance(self, score: torch.Tensor) -> torch.Tensor:
         """EMA update ``c <- decay * c + (1 - decay) * score``.
 
-        Skipped (returns False) when ``score`` has NaN/Inf, or is all equal
-        (no ranking information, e.g. a zero gradient).
+        Skipped when ``score`` has NaN/Inf, or is all equal (no ranking
+        information, e.g. a zero gradient). Decided on the device, so a step
+        does not wait for it.
+
+        Returns:
+            Tensor: Whether it was updated, a 0-dim bool tensor (reading its
+            value waits for the device).
         """
-        if not bool(torch.isfinite(score).all()):
-            return False
-        if bool(score.max() == score.min()):
-            return False
-        self.importance.mul_(self.ema_decay).add_(score.to(self.importance),
-                                                 alpha=1.0 - self.ema_decay)
-        return True
+        score = score.to(self.importance)
+        updated = torch.isfinite(score).all() & (score.amax() > score.amin())
+        ema = self.importance * self.ema_decay + score * (1.0 - self.ema_decay)
+        self.importance.copy_(torch.where(updated, ema, self.importance))
+        return updated
 
     @torch.no_grad()
     def clamp_(self) -> None:
@@ -278,9 +263,6 @@ class DMSMutableChannel(DMSMutableMixin, BaseMutableChannel):
     def channel_mask(self) -> torch.Tensor:
         """This forward's mask over the channels."""
         return self.expand(self.mask)
-
-    def resource_channel_mask(self) -> torch.Tensor:
-        return self.expand(self.resource_mask())
 
     # mmrazor's BaseMutableChannel API: the hard selection, used to slice
     # weights when exporting and by MutableChannelContainer.

@@ -7,14 +7,14 @@
 * Stages are the ``nn.Sequential`` containers of the model; a block is
   removable when it has an identity skip (see :mod:`dms_mm.dynamic_ops.depth`).
   Each stage with removable blocks gets one :class:`DMSMutableBlocks`.
-* Soft FLOPs and params are summed over every conv, linear and norm layer,
-  from the shapes of one demo forward; layers inside a removable block are
-  scaled by that block's straight-through mask.
+* Soft FLOPs and params are summed over every layer with a resource counter
+  (:mod:`dms_mm.resources`: conv, linear, norms, searched attentions), from
+  the shapes of one demo forward; layers inside a removable block are scaled
+  by that block's straight-through mask.
 
 ``print(mutator.summary())`` shows all of it, before any training.
 """
 import logging
-import math
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -25,11 +25,18 @@ from mmrazor.models.mutators import ChannelMutator
 from mmrazor.registry import MODELS, TASK_UTILS
 from torch import nn
 
-from dms_mm.dynamic_ops import DepthScaleHook, DMSOpMixin, block_scale, find_stages
-from dms_mm.dynamic_ops.attention import DMSAttentionMutables, QKVMaskHook, attention_soft_counts
+from dms_mm.dynamic_ops import DepthScaleHook, DMSOpMixin, find_stages
+from dms_mm.dynamic_ops.attention import DMSAttentionMutables, QKVMaskHook
 from dms_mm.dynamic_ops.depth import type_matches
-from dms_mm.dynamic_ops.resources import count
 from dms_mm.mutables import DMSMutableBlocks
+from dms_mm.resources import (
+    RESOURCE_KINDS,
+    AttentionCounter,
+    OutputParamCounter,
+    SoftResourceEstimator,
+    Width,
+    counter_type,
+)
 
 from .channel_analyzer import untraced_parts
 from .model_family import families_for
@@ -39,23 +46,17 @@ _DEPTH_DEFAULTS = dict(enabled=True, min_keep=0.0, max_keep=1.0, lambda_scale=4.
                        ema_decay=0.99, exclude=(), removable_types=())
 _ATTENTION_DEFAULTS = dict(enabled=True, search_dims=True, head_lambda=4.0, dim_lambda=1.0,
                            min_keep=0.0, ema_decay=0.99, types={})
-_COUNTED_STATIC = (nn.Conv2d, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.LayerNorm)
 
 
-def _static_counts(module: nn.Module, in_shape, out_shape) -> Tuple[float, float]:
-    """FLOPs and params of a layer DMS does not mask (mmengine conventions)."""
-    if isinstance(module, nn.Conv2d):
-        flops = math.prod(out_shape) * module.weight[0].numel()
-    elif isinstance(module, nn.Linear):
-        flops = math.prod(in_shape) * module.out_features
-    elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-        flops = math.prod(in_shape) * (2 if module.affine else 1)
-    elif isinstance(module, nn.LayerNorm):
-        flops = math.prod(in_shape) * (5 if module.elementwise_affine else 4)
-    else:
-        flops = 0
-    params = sum(p.numel() for p in module.parameters(recurse=False))
-    return float(flops), float(params)
+def _widths(module: nn.Module, counter_cls=None) -> Tuple[Width, Width]:
+    """The input and output widths of a counted layer: held by the mutables of
+    its channel containers when DMS masks it, fixed otherwise."""
+    counter_cls = counter_cls or counter_type(module)
+    in_channels, out_channels = counter_cls.channels(module)
+    if not isinstance(module, DMSOpMixin):
+        return Width(in_channels), Width(out_channels)
+    return (Width.of(module.get_mutable_attr('in_channels'), in_channels),
+            Width.of(module.get_mutable_attr('out_channels'), out_channels))
 
 
 def _with_defaults(key: str, given: Optional[Dict], defaults: Dict) -> Dict:
@@ -74,59 +75,6 @@ def _check_types_present(model: nn.Module, type_names, key: str) -> None:
     if missing:
         raise ValueError(f'DMSMutator: {key} names {missing}, but the model has no module of '
                          'that type')
-
-
-class _AttentionCounter:
-    """Soft FLOPs/params of one attention (its qkv and proj linears included)."""
-
-    def __init__(self, mutables, qkv: nn.Module, proj: nn.Module):
-        self.mutables, self.qkv, self.proj = mutables, qkv, proj
-        self.in_shape = None
-
-    def _counts(self):
-        in_mask = self.qkv.in_mask(True) if isinstance(self.qkv, DMSOpMixin) else None
-        n_embed = count(in_mask, self.qkv.in_features, self.qkv.weight.device)
-        return attention_soft_counts(self.mutables, n_embed, self.in_shape,
-                                     self.qkv.bias is not None, self.proj.bias is not None)
-
-    def soft_flops(self):
-        return self._counts()[0]
-
-    def soft_params(self):
-        return self._counts()[1]
-
-
-class _RepeatedCall:
-    """The FLOPs of a further call of a layer that runs more than once per
-    forward (a convolution shared by the levels of a detection head): the
-    layer's count at its first call, times the ratio of output sizes. Its
-    params are counted once, with the first call."""
-
-    def __init__(self, module: nn.Module, factor: float):
-        self.module, self.factor = module, factor
-
-    def soft_flops(self):
-        return self.module.soft_flops() * self.factor
-
-    def soft_params(self):
-        return torch.zeros(())
-
-
-class _OutputParamCounter:
-    """Parameters of a family module that scale with its output width
-    (``cls_token``, ``pos_embed``)."""
-
-    def __init__(self, unit, elements: int, width: int):
-        self.unit, self.elements, self.width = unit, elements, width
-
-    def soft_flops(self):
-        return torch.zeros(())
-
-    def soft_params(self):
-        if self.unit is None:
-            return torch.tensor(float(self.elements * self.width))
-        mask = self.unit.mutable_channel.resource_channel_mask()
-        return count(mask, self.width) * self.elements
 
 
 @MODELS.register_module()
@@ -195,7 +143,8 @@ class DMSMutator(ChannelMutator):
         self.shared_modules: List[List[str]] = []
         self.supernet_flops: Optional[float] = None
         self.supernet_params: Optional[float] = None
-        self._counted: List = []  # (name, module, static counts or None, (mutable, idx) or None)
+        #: the soft FLOPs and params, set up by the demo forward of prepare_from_supernet
+        self.resources: Optional[SoftResourceEstimator] = None
 
     # ------------------------------------------------------------ preparing
     @property
@@ -347,7 +296,8 @@ class DMSMutator(ChannelMutator):
 
     @torch.no_grad()
     def _record_shapes(self, model: nn.Module) -> None:
-        """One demo forward records the input/output shape of every counted layer."""
+        """One demo forward records the input/output shapes of every layer with
+        a resource counter, and builds :attr:`resources` from them."""
         shapes, handles = {}, []  # name -> [(input shape, output shape) of each call]
 
         def recorder(name):
@@ -359,7 +309,7 @@ class DMSMutator(ChannelMutator):
             return hook
 
         for name, module in model.named_modules():
-            if isinstance(module, (DMSOpMixin, ) + _COUNTED_STATIC):
+            if counter_type(module) is not None:
                 handles.append(module.register_forward_hook(recorder(name)))
         was_training = model.training
         model.eval()
@@ -377,49 +327,42 @@ class DMSMutator(ChannelMutator):
             model.train(was_training)
             self.clear_masks()
 
-        self._counted = []
-        counted_by_attention = {}
+        counters = []
         modules = dict(model.named_modules())
+        by_attention = {}  # the qkv of a searched attention -> its counter; its proj -> None
         for name, spec, mutables in zip(self.attention_names, self.attention_specs,
                                         self.attentions):
-            attention = modules[name]
-            counter = _AttentionCounter(mutables, getattr(attention, spec.qkv),
-                                        getattr(attention, spec.proj))
-            counted_by_attention[f'{name}.{spec.qkv}'] = counter
-            counted_by_attention[f'{name}.{spec.proj}'] = None
+            qkv_name = f'{name}.{spec.qkv}'
+            by_attention[qkv_name] = (name, mutables, getattr(modules[name], spec.qkv),
+                                      getattr(modules[name], spec.proj))
+            by_attention[f'{name}.{spec.proj}'] = None
         for name, module in model.named_modules():
             if name not in shapes:
                 continue
-            if name in counted_by_attention:
-                counter = counted_by_attention[name]
-                if counter is not None:
-                    counter.in_shape = shapes[name][0][0]  # of its first call
-                    self._counted.append((name.rsplit('.', 1)[0], counter, None,
-                                          self._block_of(name)))
-                continue
-            (in_shape, out_shape), *further = shapes[name]
-            static = None
-            if isinstance(module, DMSOpMixin):
-                module.dms_in_shape, module.dms_out_shape = in_shape, out_shape
-            else:
-                static = _static_counts(module, in_shape, out_shape)
             block = self._block_of(name)
-            self._counted.append((name, module, static, block))
-            for call_in, call_out in further:  # a layer run more than once per forward
-                if static is None:
-                    factor = math.prod(call_out) / max(math.prod(out_shape), 1)
-                    self._counted.append((name, _RepeatedCall(module, factor), None, block))
-                else:
-                    self._counted.append(
-                        (name, module, (_static_counts(module, call_in, call_out)[0], 0.0),
-                         block))
+            if name in by_attention:
+                if by_attention[name] is not None:
+                    root, mutables, qkv, proj = by_attention[name]
+                    embed = _widths(qkv)[0]
+                    counters.append((AttentionCounter(root, mutables, qkv, proj,
+                                                      shapes[name][0][0], embed), block))
+                continue
+            counter_cls = counter_type(module)
+            in_width, out_width = _widths(module, counter_cls)
+            for call, (in_shape, out_shape) in enumerate(shapes[name]):
+                # a layer run more than once per forward: FLOPs at every call
+                counters.append((counter_cls(name, module, in_shape, out_shape, in_width,
+                                             out_width, first_call=call == 0), block))
         for family, root_name in self.family_roots:
-            unit = self.family_output_units.get(root_name)
             elements = family.output_param_elements(modules[root_name])
             if elements:
-                width = family.output_channels(root_name, modules[root_name])[0]
-                self._counted.append(
-                    (root_name, _OutputParamCounter(unit, elements, width), None, None))
+                channels = family.output_channels(root_name, modules[root_name])[0]
+                unit = self.family_output_units.get(root_name)
+                width = Width(channels) if unit is None else Width(
+                    channels, [(0, channels, unit.mutable_channel, 1)])
+                counters.append((OutputParamCounter(root_name, modules[root_name], elements,
+                                                    width), None))
+        self.resources = SoftResourceEstimator(counters)
 
     # ---------------------------------------------------------------- masks
     @property
@@ -454,68 +397,54 @@ class DMSMutator(ChannelMutator):
         for mutable in self.dms_mutables():
             mutable.clear_cache()
 
-    def soft_resources(self) -> Dict[str, torch.Tensor]:
-        """Soft FLOPs and params (value: hard count; gradient: soft sums)."""
-        if not self._counted:
+    def soft_resources(self, grad=RESOURCE_KINDS) -> Dict[str, torch.Tensor]:
+        """Soft FLOPs and params (value: hard count; gradient: soft sums).
+
+        Args:
+            grad (Sequence[str]): The kinds that carry a gradient; the others
+                are counted without autograd. Defaults to both.
+        """
+        if self.resources is None:
             raise RuntimeError('DMSMutator: prepare_from_supernet has not run')
-        mutables = self.dms_mutables()
-        for mutable in mutables:  # one mask per mutable for all layers it counts in
-            mutable.cache_resource_masks(True)
-        try:
-            flops, params = 0.0, 0.0
-            for _, module, static, block in self._counted:
-                if static is None:
-                    f, p = module.soft_flops(), module.soft_params()
-                else:
-                    f, p = static
-                if block is not None:
-                    scale = block_scale(*block)
-                    f, p = f * scale, p * scale
-                flops, params = flops + f, params + p
-        finally:
-            for mutable in mutables:
-                mutable.cache_resource_masks(False)
-        return dict(flops=torch.as_tensor(flops, dtype=torch.float32),
-                    params=torch.as_tensor(params, dtype=torch.float32))
+        return self.resources.count(grad)
 
     # ------------------------------------------------------------ each step
     @torch.no_grad()
-    def update_importance(self, loss_scale: float = 1.0) -> int:
+    def update_importance(self, loss_scale: float = 1.0):
         """Fold this step's Taylor scores into the importance EMAs.
 
         In distributed runs the scores are averaged over the ranks that have
         one, in one all-reduce outside autograd. Every rank reduces the same
         layout (every mutable that is not frozen, then one has-a-score flag
         each), so a mutable that got no gradient on some rank (a branch that
-        rank's data did not take) neither misaligns the others nor hangs.
+        rank's data did not take) neither misaligns the others nor hangs. A
+        mutable no rank has a score for reduces to zeros, which change nothing.
+        Nothing here reads a value back to the host.
 
         Args:
             loss_scale (float): The AMP loss scale of the backward pass.
 
         Returns:
-            int: Number of mutables whose importance was updated.
+            Tensor | int: Number of mutables whose importance was updated (a
+            0-dim tensor; reading it waits for the device).
         """
         mutables = [m for m in self.dms_mutables() if not m.frozen]
         scores = [m.pop_taylor_score(loss_scale) for m in mutables]
-        if get_world_size() > 1:
-            if not mutables:
-                return 0
+        if get_world_size() > 1 and mutables:
             device = mutables[0].importance.device
             flat = torch.cat(
                 [(s if s is not None else torch.zeros_like(m.importance)).flatten().to(device)
                  for m, s in zip(mutables, scores)]
                 + [torch.tensor([float(s is not None) for s in scores], device=device)])
             all_reduce(flat, op='sum')
-            counts = flat[-len(mutables):].tolist()
-            offset, reduced = 0, []
-            for mutable, count in zip(mutables, counts):
+            counts = flat[-len(mutables):].clamp_min(1.0)
+            offset, scores = 0, []
+            for index, mutable in enumerate(mutables):
                 n = mutable.importance.numel()
-                part = flat[offset:offset + n].view_as(mutable.importance)
-                reduced.append(part / count if count > 0 else None)
+                scores.append(flat[offset:offset + n].view_as(mutable.importance) / counts[index])
                 offset += n
-            scores = reduced
-        return sum(int(m.update_importance(s)) for m, s in zip(mutables, scores)
-                   if s is not None)
+        updated = [m.update_importance(s) for m, s in zip(mutables, scores) if s is not None]
+        return torch.stack(updated).sum() if updated else 0
 
     def clamp_(self) -> None:
         for mutable in self.dms_mutables():
@@ -557,6 +486,8 @@ class DMSMutator(ChannelMutator):
             lines.append(f'  supernet: {self.supernet_flops / 1e6:.2f} MFLOPs, '
                          f'{self.supernet_params / 1e6:.3f} M params at input '
                          f'{self.demo_input_shape}')
+        if self.resources is not None:
+            lines.append(f'  resources: {self.resources!r}')
         lines.append(f'  channel units: {len(self.searchable_units)} searched, '
                      f'{len(self.excluded_units)} left out, {len(self.fixed_units)} fixed '
                      '(model inputs/outputs)')

@@ -1,3 +1,6 @@
+import copy
+import functools
+
 import pytest
 import torch
 from mmengine.analysis import parameter_count
@@ -50,11 +53,13 @@ def test_linear_masks_its_input_features():
     torch.testing.assert_close(op(x), linear(x * m_in.channel_mask))
 
 
-def test_layernorm_statistics_over_kept_channels_only():
-    ln = nn.LayerNorm(8)
+@pytest.mark.parametrize('bias', [True, False])
+def test_layernorm_statistics_over_kept_channels_only(bias):
+    ln = nn.LayerNorm(8, bias=bias)
     with torch.no_grad():
         ln.weight.uniform_(0.5, 1.5)
-        ln.bias.uniform_(-0.5, 0.5)
+        if bias:
+            ln.bias.uniform_(-0.5, 0.5)
     op = DMSLayerNorm.convert_from(ln)
     mutable = _mutable(8, 0.5)
     _attach(op, mutable, mutable)
@@ -62,12 +67,16 @@ def test_layernorm_statistics_over_kept_channels_only():
     keep = mutable.current_mask
     x = torch.randn(3, 5, 8)
     out = op(x)
-    small = nn.LayerNorm(int(keep.sum()))
+    small = nn.LayerNorm(int(keep.sum()), bias=bias)
     with torch.no_grad():
         small.weight.copy_(ln.weight[keep])
-        small.bias.copy_(ln.bias[keep])
+        if bias:
+            small.bias.copy_(ln.bias[keep])
     torch.testing.assert_close(out[..., keep], small(x[..., keep]))
     assert torch.all(out[..., ~keep] == 0)
+    static = op.to_static_op()  # the export keeps it with or without a bias
+    assert (static.bias is None) == (not bias) and static.weight.shape == (int(keep.sum()), )
+    torch.testing.assert_close(static(x[..., keep]), small(x[..., keep]))
 
 
 def test_depth_hook_is_identity_at_zero_and_block_at_one():
@@ -117,19 +126,6 @@ def test_blocks_without_identity_skip_are_not_removable():
     assert not removable and 'not an identity' in reason
 
 
-def test_straight_through_counts_value_hard_gradient_soft():
-    conv = DMSConv2d.convert_from(nn.Conv2d(8, 16, 3, padding=1))
-    m_in, m_out = _mutable(8, 0.5), _mutable(16, 0.25, 1)
-    _attach(conv, m_in, m_out)
-    conv.dms_in_shape, conv.dms_out_shape = (1, 8, 4, 4), (1, 16, 4, 4)
-    flops = conv.soft_flops()
-    assert flops.item() == 4 * 4 * 9 * 16  # 4 in x 4 out channels kept, 3x3, 4x4 output
-    flops.backward()
-    # d flops / d keep = (d n_in / d keep) * n_out * 9 * 16, d n_in / d keep ~ N
-    assert m_in.keep_ratio.grad.item() == pytest.approx(8 * 4 * 9 * 16, rel=0.15)
-    assert m_out.keep_ratio.grad.item() > 0
-
-
 @pytest.mark.parametrize('name', ['efficientnet-b0', 'resnet18', 'mobilenet-v2'])
 @pytest.mark.parametrize('seed', [0, 1])
 def test_soft_flops_match_an_independent_count_of_the_pruned_model(name, seed):
@@ -155,3 +151,44 @@ def test_soft_masked_model_equals_pruned_model_at_hard_masks():
     static = pruned_copy(model, mutator)
     expected, got = hard_outputs(model, mutator, static, torch.rand(2, 3, 32, 32))
     torch.testing.assert_close(expected, got, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize('layer, shape', [
+    (nn.Conv2d(8, 6, 3, padding=1), (8, 5, 5)),
+    (nn.Conv2d(8, 8, 3, padding=1, groups=8), (8, 5, 5)),
+    (nn.Conv2d(8, 8, 3, padding=1, groups=2), (8, 5, 5)),
+    (nn.Linear(8, 6), (3, 8)),
+])
+@pytest.mark.parametrize('batch', [1, 40])  # a small batch masks the input, a large one the weight
+def test_masking_the_weight_or_the_input_gives_the_same_outputs_and_gradients(layer, shape, batch):
+    layer = copy.deepcopy(layer)  # a fresh gradient in each case
+    linear = type(layer) is nn.Linear
+    op = (DMSLinear if linear else DMSConv2d).convert_from(layer)
+    m_in = _mutable(8, 0.6)
+    _attach(op, m_in, None)
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(batch, *shape, generator=generator, requires_grad=True)
+    m_in.refresh('track')
+    out = op(x)
+    upstream = torch.randn(out.shape, generator=generator)
+    (out * upstream).sum().backward()
+    got = dict(x=x.grad, w=op.weight.grad, keep=m_in.keep_ratio.grad,
+               score=m_in.pop_taylor_score())
+    # the weight at 40; at 1, the input, except for the depthwise conv's tiny weight
+    weight_path = batch == 40 or getattr(layer, 'groups', 1) == 8
+    assert (op.weight.numel() < x.numel()) == weight_path
+
+    close = functools.partial(torch.testing.assert_close, rtol=1e-4, atol=1e-4)  # float sums
+    m_in.keep_ratio.grad = None
+    x_ref = x.detach().clone().requires_grad_(True)
+    mask = m_in.compute_soft_mask()
+    view = [1] * x.dim()
+    view[-1 if linear else 1] = -1
+    ref = layer(x_ref * mask.view(view))
+    close(out, ref)
+    mask_grad, = torch.autograd.grad((ref * upstream).sum(), mask, retain_graph=True)
+    (ref * upstream).sum().backward()
+    close(got['x'], x_ref.grad)
+    close(got['w'], layer.weight.grad)
+    close(got['keep'], m_in.keep_ratio.grad)
+    close(got['score'], (mask.detach() * mask_grad).pow(2))

@@ -99,28 +99,9 @@ def test_resource_mask_is_a_separate_graph_without_the_hook():
     mutable = DMSMutableChannel(4)
     mutable.importance.copy_(torch.tensor([4.0, 3.0, 2.0, 1.0]))
     mutable.refresh('track')
-    mutable.resource_channel_mask().sum().backward()  # the resource loss path
+    mutable.resource_mask().sum().backward()  # the resource loss path
     assert mutable.pop_taylor_score() is None
     assert mutable.keep_ratio.grad is not None
-
-
-def test_resource_mask_is_shared_within_one_count_and_fresh_in_the_next():
-    mutable = DMSMutableChannel(8)
-    mutable.importance.copy_(torch.arange(8.0))
-    mutable.refresh('track')
-    assert mutable.resource_mask() is not mutable.resource_mask()  # no count open
-    mutable.cache_resource_masks(True)
-    first = mutable.resource_mask()
-    assert mutable.resource_mask() is first  # every layer of the count shares it
-    mutable.cache_resource_masks(False)
-    first.sum().backward()
-    with torch.no_grad():
-        mutable.keep_ratio.fill_(0.5)  # an optimizer step
-    mutable.cache_resource_masks(True)
-    second = mutable.resource_mask()
-    assert second is not first and int((second >= 0.5).sum()) == 4
-    second.sum().backward()  # a graph of its own
-    mutable.cache_resource_masks(False)
 
 
 def test_frozen_mutable_gives_hard_masks_and_no_gradient():

@@ -170,18 +170,23 @@ class DMSSchedulerHook(Hook):
     # ------------------------------------------------------ optimizer step
     def _before_optimizer_step(self, optimizer, args, kwargs) -> None:
         """Optimizer step pre-hook: drop the gradients of frozen keep ratios,
-        and of every keep ratio when one of them is not finite."""
-        bad = []
+        and of every keep ratio when one of them is not finite (one read of a
+        value from the device per step)."""
+        grads = []
         for name, mutable in self._mutables:
             grad = mutable.keep_ratio.grad
             if grad is None:
                 continue
             if mutable.frozen:
                 mutable.keep_ratio.grad = None
-            elif not bool(torch.isfinite(grad).all()):
-                bad.append(name)
-        if not bad:
+            else:
+                grads.append((name, grad))
+        if not grads:
             return
+        finite = torch.stack([torch.isfinite(grad).all() for _, grad in grads])
+        if bool(finite.all()):
+            return
+        bad = [name for (name, _), ok in zip(grads, finite.tolist()) if not ok]
         for _, mutable in self._mutables:
             mutable.keep_ratio.grad = None
         self.skipped_steps += 1

@@ -1,0 +1,58 @@
+"""Resource counters of BatchNorm and LayerNorm: per kept channel."""
+import math
+
+from dms_mm.registry import RESOURCE_COUNTERS
+
+from ..width import first_searched
+from .base_counter import BaseResourceCounter, tokens
+
+
+class _NormCounter(BaseResourceCounter):
+    """A norm's channels pass through: one count, that of its searched side."""
+
+    #: FLOPs per element without and with the affine map
+    PLAIN, AFFINE = 1, 2
+
+    def _kept(self, counts):
+        return first_searched(self.out_width, self.in_width).count(counts)
+
+    def _elements_per_channel(self) -> int:
+        raise NotImplementedError
+
+    def _affine(self) -> bool:
+        return getattr(self.module, 'weight', None) is not None
+
+    def flops(self, counts):
+        per_element = self.AFFINE if self._affine() else self.PLAIN
+        return self._kept(counts) * (self._elements_per_channel() * per_element)
+
+    def params(self, counts):
+        affine = sum(getattr(self.module, key, None) is not None for key in ('weight', 'bias'))
+        return self._kept(counts) * affine if affine else 0.0
+
+
+@RESOURCE_COUNTERS.register_module(name='_BatchNorm')
+class BatchNormCounter(_NormCounter):
+    """BatchNorm (1-d, 2-d, SyncBN, mmengine's ``_BatchNormXd``) in eval form:
+    1 FLOP per element, 2 with the affine map."""
+
+    @staticmethod
+    def channels(module):
+        return module.num_features, module.num_features
+
+    def _elements_per_channel(self) -> int:
+        return math.prod(self.in_shape) // self.in_shape[1]
+
+
+@RESOURCE_COUNTERS.register_module(name='LayerNorm')
+class LayerNormCounter(_NormCounter):
+    """LayerNorm over the last dim: 4 FLOPs per element, 5 with the affine map."""
+
+    PLAIN, AFFINE = 4, 5
+
+    @staticmethod
+    def channels(module):
+        return module.normalized_shape[-1], module.normalized_shape[-1]
+
+    def _elements_per_channel(self) -> int:
+        return tokens(self.in_shape)

@@ -1,0 +1,170 @@
+import pytest
+import torch
+from mmcv.cnn.bricks import Conv2dAdaptivePadding
+from mmengine.analysis import parameter_count
+from mmengine.model.utils import _BatchNormXd
+from mmpretrain.models.utils.norm import LayerNorm2d
+from mmrazor.models.mutables import MutableChannelContainer
+from torch import nn
+
+from dms_mm.dynamic_ops import DMSConv2d, DMSLinear
+from dms_mm.mutables import DMSMutableChannel
+from dms_mm.mutators import DMSMutator
+from dms_mm.registry import RESOURCE_COUNTERS
+from dms_mm.resources import (
+    BaseResourceCounter,
+    BatchNormCounter,
+    ConvCounter,
+    LayerNormCounter,
+    LinearCounter,
+    MutableCounts,
+    Width,
+    counter_type,
+)
+
+
+def _mutable(n, keep, seed=0):
+    m = DMSMutableChannel(n)
+    m.importance.copy_(torch.rand(n, generator=torch.Generator().manual_seed(seed)))
+    m.current_choice = keep
+    return m
+
+
+def _width(mutable):
+    container = MutableChannelContainer(mutable.num_channels)
+    container.register_mutable(mutable, 0, mutable.num_channels)
+    return Width.of(container, mutable.num_channels)
+
+
+class _MyLinear(nn.Linear):
+    """A user's linear with a parameter of its own."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.temperature = nn.Parameter(torch.ones(3))
+
+
+@pytest.mark.parametrize('module, counter', [
+    (nn.Conv2d(4, 4, 3), ConvCounter),
+    (DMSConv2d.convert_from(nn.Conv2d(4, 4, 3)), ConvCounter),
+    (Conv2dAdaptivePadding(4, 4, 3), ConvCounter),
+    (DMSLinear.convert_from(nn.Linear(4, 4)), LinearCounter),
+    (_MyLinear(4, 4), LinearCounter),
+    (nn.BatchNorm1d(4), BatchNormCounter),
+    (_BatchNormXd(4), BatchNormCounter),
+    (nn.SyncBatchNorm(4), BatchNormCounter),
+    (LayerNorm2d(4), LayerNormCounter),
+    (nn.Conv1d(4, 4, 3), None),
+    (nn.ReLU(), None),
+])
+def test_a_layer_gets_the_counter_of_what_it_is(module, counter):
+    assert counter_type(module) is counter
+
+
+def test_a_count_has_the_hard_value_and_the_gradient_of_the_soft_masks():
+    conv = DMSConv2d.convert_from(nn.Conv2d(8, 16, 3, padding=1))
+    m_in, m_out = _mutable(8, 0.5), _mutable(16, 0.25, 1)
+    counter = ConvCounter('conv', conv, (1, 8, 4, 4), (1, 16, 4, 4), _width(m_in),
+                          _width(m_out))
+    flops = counter.flops(MutableCounts())
+    assert flops.item() == 4 * 4 * 9 * 16  # 4 in x 4 out channels kept, 3x3, 4x4 output
+    flops.backward()
+    # d flops / d keep = (d n_in / d keep) * n_out * 9 * 16, d n_in / d keep ~ N
+    assert m_in.keep_ratio.grad.item() == pytest.approx(8 * 4 * 9 * 16, rel=0.15)
+    assert m_out.keep_ratio.grad.item() > 0
+    assert 'ConvCounter(conv: in Width(8: 8 by DMSMutableChannel(8))' in repr(counter)
+
+
+@pytest.mark.parametrize('groups', [2, 4])
+def test_a_grouped_convolution_counts_kept_channels_per_group(groups):
+    conv = DMSConv2d.convert_from(nn.Conv2d(8, 8, 1, groups=groups))
+    m_in = _mutable(8, 1.0)
+    m_in.importance.copy_(torch.arange(8.0))
+    m_in.current_choice = 0.5  # keeps channels 4..7: all in the last group(s)
+    counter = ConvCounter('conv', conv, (1, 8, 1, 1), (1, 8, 1, 1), _width(m_in), Width(8))
+    per_group_out = 8 // groups
+    kept_in_per_group = [sum(4 <= c < 8 for c in range(g * 8 // groups, (g + 1) * 8 // groups))
+                         for g in range(groups)]
+    expected = sum(k * per_group_out for k in kept_in_per_group)
+    assert counter.flops(MutableCounts()).item() == expected
+
+
+class _Scale(nn.Module):
+    """A layer type of the user's: one learned scale per channel."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.channels = channels
+        self.weight = nn.Parameter(torch.ones(channels))
+
+    def forward(self, x):
+        return x * self.weight.view(1, -1, 1, 1)
+
+
+class _ScaleCounter(BaseResourceCounter):
+
+    @staticmethod
+    def channels(module):
+        return module.channels, module.channels
+
+    def flops(self, counts):
+        return self.in_width.count(counts) * (self.in_shape[0] * self.in_shape[2] *
+                                              self.in_shape[3])
+
+    def params(self, counts):
+        return self.in_width.count(counts)
+
+
+@pytest.fixture
+def scale_counter():
+    RESOURCE_COUNTERS.register_module(name='_Scale', module=_ScaleCounter)
+    yield _ScaleCounter
+    RESOURCE_COUNTERS.module_dict.pop('_Scale')
+
+
+def _net(scale):
+    layers = [nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()]
+    if scale:
+        layers.append(_Scale(8))
+    return nn.Sequential(*layers, nn.Conv2d(8, 4, 1), nn.Flatten(), _MyLinear(4 * 8 * 8, 5))
+
+
+def _prepared(model):
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(2, 3, 8, 8),
+                                        tracer_type='BackwardTracer'))
+    mutator.prepare_from_supernet(model)
+    return mutator
+
+
+def test_a_layer_type_of_ones_own_is_counted_once_its_counter_is_registered(scale_counter):
+    plain, scaled = _prepared(_net(False)), _prepared(_net(True))
+    assert scaled.supernet_flops == plain.supernet_flops + 2 * 8 * 8 * 8
+    assert scaled.supernet_params == plain.supernet_params + 8
+    assert any(isinstance(c, _ScaleCounter) for c, _ in scaled.resources.counters) or \
+        scaled.resources.num_constant > plain.resources.num_constant
+
+
+def test_parameters_the_formula_does_not_know_are_counted_too():
+    model = _net(False)
+    mutator = _prepared(model)
+    assert mutator.supernet_params == parameter_count(model)['']
+
+
+def test_layers_no_search_changes_are_summed_once():
+    mutator = _prepared(_net(False))
+    estimator = mutator.resources
+    # the classifier: its input unit is left out (no DMS op for _MyLinear), its output fixed
+    linear_flops, linear_params = 2 * 256 * 5, 256 * 5 + 5 + 3
+    assert estimator.constant == dict(flops=linear_flops, params=linear_params)
+    assert [type(c).__name__ for c, _ in estimator.counters] == [
+        'ConvCounter', 'BatchNormCounter', 'ConvCounter']
+    assert repr(estimator).startswith('SoftResourceEstimator(3 counted each step '
+                                      '(1 BatchNormCounter, 2 ConvCounter; 0 inside removable '
+                                      'blocks), 1 constant')
+    for mutable in mutator.dms_mutables():
+        mutable.importance.copy_(torch.arange(float(mutable.num_elements)))
+        mutable.current_choice = 0.5
+    # the linear is counted as it is whatever the structure
+    half = mutator.soft_resources()
+    assert half['flops'].item() < mutator.supernet_flops
+    assert half['flops'].item() > linear_flops
