@@ -1,12 +1,20 @@
 """(b) Search overhead: one DMS search iteration against one plain training
 iteration of the same model and batch, measured side by side in one process.
 
-``--at R`` first ranks every unit's elements at random and scales the keep
-ratios so that the structure holds a fraction R of the FLOPs, as late in a
-search (with R = 1, the default, every mask is 1, as at its start).
+The model, its batch size and its input size come from a DMS search config
+(``--config``, or ``--model`` for the shipped ones); the plain model is the
+config's architecture, the DMS one the config's ``DMSAlgorithm``, at a search
+target of 0.8. ``--at R`` first ranks every unit's elements at random and scales
+the keep ratios so that the structure holds a fraction R of the FLOPs, as late
+in a search (with R = 1, the default, every mask is 1, as at its start).
 
-    python benchmarks/bench_overhead.py --size 224 --batch 8 --iters 5
-    python benchmarks/bench_overhead.py --model resnet18-w16 --size 32 --batch 64 --at 0.25
+    python benchmarks/bench_overhead.py --model efficientnet-b0 --iters 3
+    python benchmarks/bench_overhead.py --model resnet18-w16 --batch 64 --at 0.25
+    python benchmarks/bench_overhead.py --config configs/dms/deit/dms_deit-tiny_search_in1k.py
+
+It prints one JSON line: the median time of each step, their ratio, and where
+the DMS step's extra time goes (masks, resource count with its backward,
+importance update), each measured alone.
 """
 import argparse
 import json
@@ -19,80 +27,105 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-# the glyphs supernet of benchmarks/compare.py, with its DMS search settings
-RESNET18_W16_SEARCH = 'configs/dms/resnet/dms_resnet18-w16_search_glyphs.py'
+#: the shipped search configs the benchmark knows by name
+MODELS = {
+    'efficientnet-b0': 'configs/dms/efficientnet/dms_efficientnet-b0_search_in1k.py',
+    'deit-t': 'configs/dms/deit/dms_deit-tiny_search_in1k.py',
+    'yolox-s': 'configs/dms/yolox/dms_yolox-s_search_coco.py',
+    # the glyphs supernet of benchmarks/compare.py
+    'resnet18-w16': 'configs/dms/resnet/dms_resnet18-w16_search_glyphs.py',
+}
 
 
-def build_resnet18_w16(size):
+def build(config: str, size: int):
+    """The plain architecture and the DMS algorithm of a search config."""
     from mmengine.config import Config
-    from mmrazor.registry import MODELS
+    from mmrazor.registry import MODELS as RAZOR_MODELS
 
     from benchmarks.subnets import build_architecture
 
-    cfg = Config.fromfile(osp.join(ROOT, RESNET18_W16_SEARCH))
-    cfg.model.mutator.parse_cfg.demo_input = (1, 3, size, size)
-    algorithm = MODELS.build(cfg.model)
+    cfg = Config.fromfile(config if osp.isabs(config) else osp.join(ROOT, config))
+    demo = list(cfg.model.mutator.parse_cfg.demo_input)
+    if size:
+        demo[-2:] = [size, size]
+    cfg.model.mutator.parse_cfg.demo_input = tuple(demo)
+    algorithm = RAZOR_MODELS.build(cfg.model)
     algorithm.set_search_state('search', 0.8)
-    return build_architecture(cfg), algorithm
+    return cfg, build_architecture(cfg), algorithm, tuple(demo[-2:])
 
 
-def build(size):
-    from mmengine.registry import DefaultScope
-    from mmrazor.registry import MODELS
+def fake_batch(model, batch: int, hw):
+    """Random images and the labels the model's loss needs (classes, or a few
+    boxes per image for a detector)."""
+    inputs = torch.rand(batch, 3, *hw)
+    head = getattr(model, 'head', None) or getattr(model, 'bbox_head')
+    classes = head.num_classes
+    if hasattr(model, 'bbox_head'):
+        from mmdet.structures import DetDataSample
+        from mmengine.structures import InstanceData
 
-    arch = dict(_scope_='mmpretrain', type='ImageClassifier',
-                backbone=dict(type='EfficientNet', arch='b0'),
-                neck=dict(type='GlobalAveragePooling'),
-                head=dict(type='LinearClsHead', num_classes=1000, in_channels=1280))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        plain = MODELS.build(arch)
-    algorithm = MODELS.build(dict(
-        _scope_='mmrazor', type='DMSAlgorithm', architecture=arch, target_flops_ratio=0.5,
-        mutator=dict(type='DMSMutator', parse_cfg=dict(
-            type='ChannelAnalyzer', demo_input=(1, 3, size, size), tracer_type='FxTracer'))))
-    algorithm.set_search_state('search', 0.8)
-    return plain, algorithm
+        samples = []
+        generator = torch.Generator().manual_seed(0)
+        for i in range(batch):
+            centre = torch.rand(4, 2, generator=generator) * torch.tensor(hw[::-1]) * 0.8 + 20
+            half = torch.rand(4, 2, generator=generator) * 40 + 8
+            sample = DetDataSample(metainfo=dict(img_shape=hw, pad_shape=hw,
+                                                 batch_input_shape=hw, scale_factor=(1., 1.)))
+            sample.gt_instances = InstanceData(
+                bboxes=torch.cat([centre - half, centre + half], dim=1),
+                labels=torch.arange(4) % classes)
+            samples.append(sample)
+        return inputs, samples
+    from mmpretrain.structures import DataSample
+
+    return inputs, [DataSample().set_gt_label(i % classes) for i in range(batch)]
 
 
-def time_steps(step, iters):
-    step()  # warm-up
-    times = []
+def time_steps(steps, iters):
+    """Median time of each of ``steps``, run in turn ``iters`` times after one
+    warm-up each, so that a drift of the machine's speed hits all alike."""
+    for step in steps:
+        step()  # warm-up
+    times = [[] for _ in steps]
     for _ in range(iters):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    times.sort()
-    return times[len(times) // 2]
+        for step, record in zip(steps, times):
+            start = time.perf_counter()
+            step()
+            record.append(time.perf_counter() - start)
+    return [sorted(record)[len(record) // 2] for record in times]
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument('--size', type=int, default=224)
-    parser.add_argument('--batch', type=int, default=8)
+    parser.add_argument('--model', choices=sorted(MODELS), default='efficientnet-b0')
+    parser.add_argument('--config', help='a DMS search config (instead of --model)')
+    parser.add_argument('--size', type=int, default=0,
+                        help='input size (default: the mutator demo input of the config)')
+    parser.add_argument('--batch', type=int, default=0,
+                        help='batch size (default: the config\'s train_dataloader)')
     parser.add_argument('--iters', type=int, default=5)
-    parser.add_argument('--model', choices=('efficientnet-b0', 'resnet18-w16'),
-                        default='efficientnet-b0')
     parser.add_argument('--at', type=float, default=1.0,
                         help='FLOPs ratio of the structure the search holds (1: its start)')
     args = parser.parse_args()
-    from mmpretrain.structures import DataSample
 
     import dms_mm  # noqa: F401
     from dms_mm.structures import scale_to_target
 
     torch.manual_seed(0)
-    plain, algorithm = (build if args.model == 'efficientnet-b0' else build_resnet18_w16)(
-        args.size)
-    classes = algorithm.architecture.head.num_classes
+    config = args.config or MODELS[args.model]
+    cfg, plain, algorithm, hw = build(config, args.size)
+    batch = args.batch or cfg.train_dataloader.batch_size
+    mutator = algorithm.mutator
     if args.at < 1.0:
         with torch.no_grad():
-            for mutable in algorithm.mutator.dms_mutables():
+            for mutable in mutator.dms_mutables():
                 mutable.importance.copy_(torch.rand(mutable.num_elements))
-            scale_to_target(algorithm.mutator, args.at)
-    inputs = torch.rand(args.batch, 3, args.size, args.size)
-    samples = [DataSample().set_gt_label(i % classes) for i in range(args.batch)]
-    opt_plain = torch.optim.SGD(plain.parameters(), lr=1e-3, momentum=0.9)
-    opt_dms = torch.optim.SGD(algorithm.parameters(), lr=1e-3, momentum=0.9)
+            scale_to_target(mutator, args.at)
+    plain.train()
+    algorithm.train()
+    inputs, samples = fake_batch(plain, batch, hw)
+    opt_plain = torch.optim.SGD(plain.parameters(), lr=1e-4, momentum=0.9)
+    opt_dms = torch.optim.SGD(algorithm.parameters(), lr=1e-4, momentum=0.9)
 
     def plain_step():
         losses = plain(inputs, samples, mode='loss')
@@ -100,29 +133,27 @@ def main():
         sum(v for k, v in losses.items() if 'loss' in k).backward()
         opt_plain.step()
 
-    parts = dict(masks=0.0, resources=0.0, importance=0.0)
-
     def dms_step():
         losses = algorithm(inputs, samples, mode='loss')
         opt_dms.zero_grad()
         sum(v for k, v in losses.items() if 'loss' in k).backward()
         opt_dms.step()
-        start = time.perf_counter()
-        algorithm.mutator.update_importance()
-        algorithm.mutator.clamp_()
-        parts['importance'] = time.perf_counter() - start
+        mutator.update_importance()
+        mutator.clamp_()
 
-    t_plain = time_steps(plain_step, args.iters)
-    t_dms = time_steps(dms_step, args.iters)
-    start = time.perf_counter()
-    for _ in range(10):
-        algorithm.mutator.refresh_masks('track')
-    parts['masks'] = (time.perf_counter() - start) / 10
-    start = time.perf_counter()
-    for _ in range(10):
-        algorithm.mutator.soft_resources()['flops'].backward()
-    parts['resources'] = (time.perf_counter() - start) / 10
-    print(json.dumps(dict(model=args.model, at=args.at, size=args.size, batch=args.batch,
+    def alone(step, repeat=10):
+        start = time.perf_counter()
+        for _ in range(repeat):
+            step()
+        return (time.perf_counter() - start) / repeat
+
+    t_plain, t_dms = time_steps([plain_step, dms_step], args.iters)
+    kind = algorithm.target_kind
+    parts = dict(
+        masks=alone(lambda: mutator.refresh_masks('track')),
+        resources=alone(lambda: mutator.soft_resources(grad=(kind, ))[kind].backward()),
+        importance=alone(lambda: (mutator.update_importance(), mutator.clamp_())))
+    print(json.dumps(dict(config=config, at=args.at, size=list(hw), batch=batch,
                           threads=torch.get_num_threads(), plain_s=t_plain, dms_s=t_dms,
                           ratio=t_dms / t_plain, **{f'{k}_s': v for k, v in parts.items()})))
 
