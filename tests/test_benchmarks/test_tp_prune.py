@@ -58,3 +58,24 @@ def test_torch_pruning_result_loads_as_a_dms_subnet(tp_prune, repo_root, tmp_pat
         expected = tp_model.eval()(inputs)
         got = sub_model.eval()(inputs)
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
+
+
+def _fake_pruning(tp_prune, monkeypatch, curve):
+    """Torch-Pruning replaced by a FLOPs curve over the pruning ratio."""
+    monkeypatch.setattr(tp_prune, 'run_torch_pruning',
+                        lambda supernet, ratio, *args: (ratio, None))
+    monkeypatch.setattr(tp_prune, 'count_static', lambda ratio, shape: (curve(ratio), 1.0))
+
+
+def test_a_target_torch_pruning_jumps_over_is_taken_within_two_percent(tp_prune, monkeypatch):
+    # FLOPs fall with the ratio, but jump from 1.5 % above the target to 1.5 % below it
+    _fake_pruning(tp_prune, monkeypatch, lambda r: 101.5 if r < 0.5 else 98.5)
+    found = tp_prune.search_pruning_ratio(None, 400.0, 0.25, 'l2', [], (1, 3, 8, 8))
+    assert found['flops'] == 98.5  # the closest try within 2 %, the one below on a tie
+    _fake_pruning(tp_prune, monkeypatch, lambda r: 103.0 if r < 0.5 else 97.0)
+    with pytest.raises(ValueError, match='within 2% in 20 tries'):
+        tp_prune.search_pruning_ratio(None, 400.0, 0.25, 'l2', [], (1, 3, 8, 8))
+    # a try within 1 % is taken as before
+    _fake_pruning(tp_prune, monkeypatch, lambda r: 101.5 if r < 0.5 else 99.5)
+    assert tp_prune.search_pruning_ratio(None, 400.0, 0.25, 'l2', [], (1, 3, 8, 8))[
+        'flops'] == 99.5
