@@ -11,12 +11,13 @@ subclass mmrazor's dynamic ops, so mmrazor's containers, tracers and
 Their FLOPs and params are counted in :mod:`dms_mm.resources`, as those of
 the layers DMS does not mask.
 """
-import math
+import functools
 from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks import Conv2dAdaptivePadding
+from mmcv.cnn.bricks.transformer import AdaptivePadding
 from mmcv.cnn.bricks.wrappers import Linear as MMCVLinear
 from mmengine.model.utils import _BatchNormXd
 from mmengine.utils.dl_utils.parrots_wrapper import SyncBatchNorm as EngineSyncBatchNorm
@@ -72,15 +73,10 @@ def masked_weight(weight: torch.Tensor, mask: torch.Tensor, groups: int = 1) -> 
     return (grouped * mask).view_as(weight)
 
 
-def same_padding(x: torch.Tensor, kernel, stride, dilation) -> torch.Tensor:
-    """``x`` padded as TensorFlow's "same" convolution pads it (the output is
-    ``ceil(input / stride)``), the extra pixel of an odd padding at the end."""
-    pads = []
-    for size, k, s, d in zip(reversed(x.shape[-2:]), reversed(kernel), reversed(stride),
-                             reversed(dilation)):
-        total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads += [total // 2, total - total // 2]
-    return F.pad(x, pads) if any(pads) else x
+@functools.lru_cache(maxsize=None)
+def _same_padding(kernel_size, stride, dilation) -> AdaptivePadding:
+    """mmcv's TensorFlow-"same" padding of a convolution (no parameters)."""
+    return AdaptivePadding(kernel_size, stride, dilation, padding='same')
 
 
 @MODELS.register_module()
@@ -98,7 +94,7 @@ class DMSConv2dAdaptivePadding(DMSOpMixin, razor_ops.DynamicConv2dAdaptivePaddin
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, weight = self.masked_input_and_weight(x)
-        x = same_padding(x, weight.shape[-2:], self.stride, self.dilation)
+        x = _same_padding(tuple(weight.shape[-2:]), self.stride, self.dilation)(x)
         return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation,
                         self.groups)
 
@@ -159,18 +155,9 @@ class DMSLayerNorm(DMSOpMixin, razor_ops.DynamicLayerNorm):
                      for p in (self.weight, self.bias))
 
     def to_static_op(self) -> nn.LayerNorm:
-        self.check_if_mutables_fixed()
-        weight, bias = self.get_dynamic_params()
-        features = (int(self.mutable_num_features.current_mask.sum())
-                    if 'num_features' in self.mutable_attrs else self.num_features)
-        static = nn.LayerNorm(features, eps=self.eps, elementwise_affine=self.elementwise_affine,
-                              bias=bias is not None, device=self.weight.device
-                              if self.weight is not None else None)
-        with torch.no_grad():
-            if weight is not None:
-                static.weight.copy_(weight)
-            if bias is not None:
-                static.bias.copy_(bias)
+        static = super().to_static_op()
+        if self.bias is None:  # mmrazor's builds a LayerNorm with a bias
+            static.bias = None
         return static
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

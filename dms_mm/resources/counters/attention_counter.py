@@ -18,11 +18,11 @@ class AttentionCounter(BaseResourceCounter):
         embed_width (Width): The embedding channels (input of ``qkv``).
     """
 
+    count_unknown_params = False  # params() is the whole of it
+
     def __init__(self, name, mutables, qkv, proj, in_shape, embed_width: Width) -> None:
         self.mutables, self.qkv, self.proj = mutables, qkv, proj
         super().__init__(name, qkv, in_shape, in_shape, embed_width, embed_width)
-        # the parameters of qkv and proj are what params() counts
-        self.unknown_params = 0.0
 
     @property
     def searched(self) -> bool:

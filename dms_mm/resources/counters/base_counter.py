@@ -34,6 +34,10 @@ class BaseResourceCounter:
             than once per forward: its FLOPs count again, its params do not.
     """
 
+    #: whether the module's own parameters beyond :meth:`params` are counted
+    #: (False for a counter whose :meth:`params` covers a whole composite module)
+    count_unknown_params = True
+
     def __init__(self, name: str, module: nn.Module, in_shape: tuple, out_shape: tuple,
                  in_width: Width, out_width: Width, first_call: bool = True) -> None:
         self.name, self.module = name, module
@@ -41,7 +45,7 @@ class BaseResourceCounter:
         self.in_width, self.out_width = in_width, out_width
         self.first_call = first_call
         self.unknown_params = 0.0
-        if first_call:
+        if first_call and self.count_unknown_params:
             own = sum(p.numel() for p in module.parameters(recurse=False))
             self.unknown_params = float(own) - float(self.params(_FULL))
 

@@ -15,10 +15,11 @@ class OutputParamCounter(BaseResourceCounter):
         width (Width): The output channels.
     """
 
+    count_unknown_params = False  # params() is the whole of it
+
     def __init__(self, name, module, elements: int, width: Width) -> None:
         self.elements = int(elements)
         super().__init__(name, module, (), (), width, width)
-        self.unknown_params = 0.0
 
     def flops(self, counts):
         return 0.0
