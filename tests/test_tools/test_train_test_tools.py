@@ -89,6 +89,9 @@ def test_dist_train_two_cpu_processes(tmp_path, repo_root, python_exe):
     # 64 images over 2 ranks at batch 32: one iteration an epoch
     assert 'Epoch(train) [1][1/1]' in out
     assert (tmp_path / 'epoch_1.pth').is_file()
+    # the ranks leave with os._exit after the exit handlers: the log file is complete
+    log_file, = tmp_path.glob('*/*.log')
+    assert 'Epoch(val) [1][1/1]' in log_file.read_text()
 
 
 def test_amp_and_auto_scale_lr_flags(tmp_path, repo_root, python_exe):
