@@ -183,6 +183,15 @@ class DepthHook:
         return self.mutable.mask[self.index].to(like.dtype)
 
 
+class BlockScale(DepthHook):
+    """``mutable.mask[index]`` as the output mask of the last linear of a
+    residual branch (:meth:`DMSLinear.mask_outputs`), where only linear maps
+    follow that linear: the branch is scaled on the linear's weight."""
+
+    def __call__(self) -> torch.Tensor:
+        return self.mutable.mask[self.index]
+
+
 class DepthScaleHook(DepthHook):
     """Forward hook on a block: ``y = x + m[index] * (block(x) - x)``."""
 
@@ -194,7 +203,7 @@ class DepthScaleHook(DepthHook):
                 f'DMS depth: block {self.name or type(module).__name__} is searched as '
                 f'removable, but maps an input of shape {tuple(x.shape)} to {got}; a '
                 'removable block must keep the shape (check depth.removable_types)')
-        return x + self.scale(output) * (output - x)
+        return torch.lerp(x, output, self.scale(output))
 
 
 class BranchScaleHook(DepthHook):
@@ -212,5 +221,5 @@ class IdentityBranchScaleHook(DepthHook):
         identity = kwargs.get('identity')
         if identity is None:
             identity = args[1] if len(args) > 1 else args[0]
-        return identity + self.scale(output) * (output - identity)
+        return torch.lerp(identity, output, self.scale(output))
 

@@ -25,7 +25,7 @@ from mmrazor.models.mutators import ChannelMutator
 from mmrazor.registry import MODELS, TASK_UTILS
 from torch import nn
 
-from dms_mm.dynamic_ops import DepthScaleHook, DMSOpMixin, find_stages
+from dms_mm.dynamic_ops import DepthScaleHook, DMSLinear, DMSOpMixin, find_stages
 from dms_mm.dynamic_ops.attention import DMSAttentionMutables, QKVMaskHook
 from dms_mm.dynamic_ops.depth import type_matches
 from dms_mm.mutables import DMSMutableBlocks
@@ -280,7 +280,10 @@ class DMSMutator(ChannelMutator):
                     and family.search_dims(), head_lambda=cfg['head_lambda'],
                     dim_lambda=cfg['dim_lambda'], min_keep=cfg['min_keep'],
                     ema_decay=cfg['ema_decay'])
-                qkv.register_forward_hook(QKVMaskHook(mutables))
+                if isinstance(qkv, DMSLinear):  # on its weight's rows: a smaller tensor
+                    qkv.mask_outputs(mutables.qkv_mask)
+                else:
+                    qkv.register_forward_hook(QKVMaskHook(mutables))
                 self.attentions.append(mutables)
                 self.attention_names.append(name)
                 self.attention_specs.append(spec)

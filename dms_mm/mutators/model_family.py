@@ -27,9 +27,11 @@ from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils.attention import MultiheadAttention
 from torch import nn
 
+from dms_mm.dynamic_ops import DMSLinear
 from dms_mm.dynamic_ops.attention import AttentionSpec, PrunedMultiheadAttention, slice_linear
 from dms_mm.dynamic_ops.depth import (
     BlockInfo,
+    BlockScale,
     BranchScaleHook,
     IdentityBranchScaleHook,
     StageInfo,
@@ -257,13 +259,45 @@ class VisionTransformerFamily(ModelFamily):
             root.num_layers = len(kept)
 
 
-def _scale_transformer_layer(layer: nn.Module, mutable, index: int, name: str) -> list:
-    """``x + m * attn(ln1(x))``, then ``y + m * ffn(ln2(y))``."""
-    return [
-        layer.attn.register_forward_hook(BranchScaleHook(mutable, index, f'{name}.attn')),
-        layer.ffn.register_forward_hook(
-            IdentityBranchScaleHook(mutable, index, f'{name}.ffn'), with_kwargs=True),
-    ]
+def _scale_transformer_layer(layer: nn.Module, mutable, index: int, name: str) -> None:
+    """``x + m * attn(ln1(x))``, then ``y + m * ffn(ln2(y))``.
+
+    Where a branch ends in a DMS linear followed by linear maps only (dropout,
+    layer scale, drop path: mmpretrain's attention without ``v_shortcut``, and
+    mmcv's ``FFN`` that adds its identity), that linear's weight and bias carry
+    the scale instead of the branch's output: the same function of ``m``, on
+    a tensor far smaller than a batch of tokens. Otherwise a hook scales the
+    output.
+    """
+    attn, ffn = layer.attn, layer.ffn
+    proj = getattr(attn, 'proj', None)
+    if _free_dms_linear(proj) and not getattr(attn, 'v_shortcut', False):
+        proj.mask_outputs(BlockScale(mutable, index, f'{name}.attn'))
+    else:
+        attn.register_forward_hook(BranchScaleHook(mutable, index, f'{name}.attn'))
+    fc2 = _last_linear_then_dropouts(getattr(ffn, 'layers', None))
+    if _free_dms_linear(fc2) and getattr(ffn, 'add_identity', False):
+        fc2.mask_outputs(BlockScale(mutable, index, f'{name}.ffn'))
+    else:
+        ffn.register_forward_hook(IdentityBranchScaleHook(mutable, index, f'{name}.ffn'),
+                                  with_kwargs=True)
+
+
+def _free_dms_linear(module) -> bool:
+    """Whether ``module`` is a DMS linear with no output mask yet."""
+    return isinstance(module, DMSLinear) and module.output_mask_of is None
+
+
+def _last_linear_then_dropouts(layers) -> Optional[nn.Module]:
+    """The last linear of a ``Sequential`` when only dropouts follow it."""
+    if not isinstance(layers, nn.Sequential):
+        return None
+    for module in reversed(layers):
+        if isinstance(module, nn.Linear):
+            return module
+        if not isinstance(module, (nn.Dropout, nn.Identity)):
+            return None
+    return None
 
 
 class DeclaredAttentionFamily(ModelFamily):

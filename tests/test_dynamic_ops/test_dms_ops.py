@@ -53,17 +53,24 @@ def test_linear_masks_its_input_features():
     torch.testing.assert_close(op(x), linear(x * m_in.channel_mask))
 
 
-@pytest.mark.parametrize('bias', [True, False])
-def test_layernorm_statistics_over_kept_channels_only(bias):
-    ln = nn.LayerNorm(8, bias=bias)
+def _layernorm_and_op(channels, bias, keep, mode):
+    """A LayerNorm with random affine parameters, its DMS op and the op's
+    mutable at ``keep``, its mask refreshed in ``mode``."""
+    ln = nn.LayerNorm(channels, bias=bias)
     with torch.no_grad():
         ln.weight.uniform_(0.5, 1.5)
         if bias:
             ln.bias.uniform_(-0.5, 0.5)
     op = DMSLayerNorm.convert_from(ln)
-    mutable = _mutable(8, 0.5)
+    mutable = _mutable(channels, keep)
     _attach(op, mutable, mutable)
-    mutable.refresh('hard')
+    mutable.refresh(mode)
+    return ln, op, mutable
+
+
+@pytest.mark.parametrize('bias', [True, False])
+def test_layernorm_statistics_over_kept_channels_only(bias):
+    ln, op, mutable = _layernorm_and_op(8, bias, 0.5, 'hard')
     keep = mutable.current_mask
     x = torch.randn(3, 5, 8)
     out = op(x)
@@ -77,6 +84,74 @@ def test_layernorm_statistics_over_kept_channels_only(bias):
     static = op.to_static_op()  # the export keeps it with or without a bias
     assert (static.bias is None) == (not bias) and static.weight.shape == (int(keep.sum()), )
     torch.testing.assert_close(static(x[..., keep]), small(x[..., keep]))
+
+
+@pytest.mark.parametrize('bias', [True, False])  # (mmrazor's LayerNorm is always affine)
+def test_layernorm_with_a_soft_mask_is_the_masked_statistics_formula(bias):
+    """Between 0 and 1: ``x * m``, mean and variance over ``m.sum()`` of the
+    masked and centred input, the affine map, ``* m``; gradients included."""
+    ln, op, mutable = _layernorm_and_op(16, bias, 0.6, 'soft')
+    mask = mutable.channel_mask
+    assert ((mask > 0) & (mask < 1)).any()  # soft somewhere
+    x = torch.randn(3, 5, 16, generator=torch.Generator().manual_seed(1)) * 3 + 2
+    x.requires_grad_(True)
+
+    def reference(x, mask):
+        kept = mask.sum()
+        masked = x * mask
+        centred = (masked - masked.sum(-1, keepdim=True) / kept) * mask
+        y = centred / torch.sqrt(centred.pow(2).sum(-1, keepdim=True) / kept + ln.eps)
+        y = y * ln.weight
+        if bias:
+            y = y + ln.bias
+        return y * mask
+
+    upstream = torch.randn(3, 5, 16)
+    inputs = [x, mask] + [p for p in (ln.weight, ln.bias) if p is not None]
+    got = torch.autograd.grad((op(x) * upstream).sum(),
+                              [x, mask] + [p for p in (op.weight, op.bias) if p is not None])
+    want = torch.autograd.grad((reference(x, mask) * upstream).sum(), inputs)
+    torch.testing.assert_close(op(x), reference(x, mask))
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)  # float sums in another order
+
+
+@pytest.mark.parametrize('bias', [True, False])
+@pytest.mark.parametrize('mask_scale', [1.0, 0.1])  # at 0.1 the mask sums below 1 (K clamped)
+def test_masked_layer_norm_gradients_pass_gradcheck(bias, mask_scale):
+    from dms_mm.dynamic_ops.ops import MaskedLayerNorm
+
+    gen = torch.Generator().manual_seed(0)
+    x = (torch.randn(2, 3, 7, generator=gen, dtype=torch.float64) * 2 + 1).requires_grad_()
+    mask = torch.rand(7, generator=gen, dtype=torch.float64) * mask_scale
+    mask[0] = 0.0  # a pruned channel
+    mask.requires_grad_()
+    weight = torch.randn(7, generator=gen, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(7, generator=gen, dtype=torch.float64, requires_grad=True) if bias else None
+    assert torch.autograd.gradcheck(lambda *t: MaskedLayerNorm.apply(*t, 1e-5),
+                                    (x, mask, weight, b))
+
+
+@pytest.mark.parametrize('batch', [1, 40])  # the output masked at 1, the weight's rows at 40
+def test_a_linear_with_masked_outputs_gives_the_masked_output_and_its_gradients(batch):
+    linear = nn.Linear(8, 6)
+    op = DMSLinear.convert_from(linear)
+    m_in, m_out = _mutable(8, 0.6), _mutable(6, 0.5, seed=1)
+    _attach(op, m_in, None)
+    op.mask_outputs(lambda: m_out.channel_mask)
+    x = torch.randn(batch, 3, 8, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    for mutable in (m_in, m_out):
+        mutable.refresh('soft')
+    out = op(x)
+    upstream = torch.randn(out.shape)
+    params = [x, op.weight, op.bias, m_in.channel_mask, m_out.channel_mask]
+    got = torch.autograd.grad((out * upstream).sum(), params)
+    ref = linear(x * m_in.channel_mask) * m_out.channel_mask
+    want = torch.autograd.grad((ref * upstream).sum(),
+                               [x, linear.weight, linear.bias] + params[3:])
+    torch.testing.assert_close(out, ref)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-4, atol=1e-5)
 
 
 def test_depth_hook_is_identity_at_zero_and_block_at_one():

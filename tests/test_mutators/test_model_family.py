@@ -1,5 +1,7 @@
 """Model families: mmpretrain's VisionTransformer (DeiT), and attention modules a
 config declares."""
+import copy
+
 import pytest
 import torch
 from mmengine.model import BaseModel
@@ -10,6 +12,40 @@ from dms_mm.mutators import DMSMutator
 from dms_mm.structures import count_static, to_static
 from dms_test_utils import VIT_ARCH, dms_model, hard_outputs, randomize_structure
 
+
+def test_deit_blocks_scaled_on_their_last_linears_equal_the_branch_hooks():
+    """The depth mask of a ViT layer acts on ``attn.proj`` and the FFN's last
+    linear (weight side); scaling the branch outputs instead gives the same
+    outputs and the same gradients of the keep ratios at soft masks."""
+    from dms_mm.dynamic_ops.depth import BranchScaleHook, IdentityBranchScaleHook
+
+    model, mutator = dms_model('deit')
+    randomize_structure(mutator, seed=3, low=0.3)
+    layers = model.backbone.layers
+    assert all(not layer.attn._forward_hooks and not layer.ffn._forward_hooks
+               for layer in layers)
+    hooked, hooked_mutator = copy.deepcopy((model, mutator))
+    stage = hooked_mutator.stages[0]
+    for index, layer in enumerate(hooked.backbone.layers):
+        layer.attn.proj.output_mask_of = None
+        layer.ffn.layers[1].output_mask_of = None
+        layer.attn.register_forward_hook(BranchScaleHook(stage, index))
+        layer.ffn.register_forward_hook(IdentityBranchScaleHook(stage, index),
+                                        with_kwargs=True)
+    x = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    results = []
+    for net, mut in ((model, mutator), (hooked, hooked_mutator)):
+        net.train()
+        mut.refresh_masks('soft')
+        assert 0 < float(mut.stages[0].mask.min()) < 1  # soft somewhere
+        out = net(x, mode='tensor')
+        out.square().sum().backward()
+        results.append((out.detach(), [m.keep_ratio.grad.clone() for m in mut.dms_mutables()
+                                       if m.keep_ratio.grad is not None]))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    assert len(results[0][1]) == len(results[1][1]) > 0
+    for got, want in zip(results[0][1], results[1][1]):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
 def test_deit_units_stages_and_attentions_are_found():
     _, mutator = dms_model('deit')
