@@ -16,7 +16,10 @@ MMCV_VERSION ?= 2.1.0
 # mmcv's C++ build; 2 jobs fit the 2-core CI machine.
 MMCV_MAX_JOBS ?= 2
 
-PYTEST_ARGS ?=
+# Two test processes, one thread each (tests/conftest.py): the end-to-end runs are
+# single-threaded subprocesses, so one process alone leaves a core idle. A test
+# file stays on one process, so its module fixtures (shared search runs) run once.
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install test lint demo clean-venv
 
