@@ -203,7 +203,7 @@ class DepthScaleHook(DepthHook):
                 f'DMS depth: block {self.name or type(module).__name__} is searched as '
                 f'removable, but maps an input of shape {tuple(x.shape)} to {got}; a '
                 'removable block must keep the shape (check depth.removable_types)')
-        return torch.lerp(x, output, self.scale(output))
+        return x + self.scale(output) * (output - x)
 
 
 class BranchScaleHook(DepthHook):
@@ -221,5 +221,5 @@ class IdentityBranchScaleHook(DepthHook):
         identity = kwargs.get('identity')
         if identity is None:
             identity = args[1] if len(args) > 1 else args[0]
-        return torch.lerp(identity, output, self.scale(output))
+        return identity + self.scale(output) * (output - identity)
 
