@@ -207,7 +207,7 @@ class MaskedLayerNorm(torch.autograd.Function):
         mean = (x @ mask) / kept
         a = torch.addcmul(mean.neg().unsqueeze(-1), x, mask)
         mask2 = mask * mask
-        rstd = torch.rsqrt(torch.einsum('...c,...c,c->...', a, a, mask2) / kept + eps)
+        rstd = torch.rsqrt((a * a) @ mask2 / kept + eps)
         scale = mask2 if weight is None else weight * mask2
         y = a.mul_(rstd.unsqueeze(-1)).mul_(scale)
         if bias is not None:
@@ -228,7 +228,7 @@ class MaskedLayerNorm(torch.autograd.Function):
         a = torch.addcmul(mean.neg().unsqueeze(-1), x, mask)
         grad_scaled = grad * scale
         # d loss / d var, through r, is -0.5 r^3 times this per-row sum
-        g_r = torch.einsum('rc,rc->r', grad_scaled, a)
+        g_r = (grad_scaled * a).sum(-1)
         r3_g_r = rstd.pow(3) * g_r
         grad_a = grad_scaled.mul_(rstd.unsqueeze(-1))
         grad_a.sub_(a * mask2 * (r3_g_r / kept).unsqueeze(-1))
@@ -236,9 +236,10 @@ class MaskedLayerNorm(torch.autograd.Function):
         grad_xm = grad_a.sub_((grad_mean_sum / kept).unsqueeze(-1))  # d loss / d (x * m)
         grad_x = (grad_xm * mask).reshape(shape)
         # the mask: through x * m, the mean, the variance, the output scale and K
-        g_a_r = torch.einsum('rc,rc,r->c', grad, a, rstd)
-        grad_mask = torch.einsum('rc,rc->c', x, grad_xm)
-        grad_mask -= mask / kept * torch.einsum('rc,rc,r->c', a, a, r3_g_r)
+        # (sums over rows as products with a vector: einsum ran one tiny matmul per row)
+        g_a_r = rstd @ (grad * a)
+        grad_mask = (x * grad_xm).sum(0)
+        grad_mask -= mask / kept * (r3_g_r @ (a * a))
         grad_mask += 2 * mask * g_a_r * (1.0 if weight is None else weight)
         grad_sum = grad.sum(0)
         if bias is not None:
