@@ -24,6 +24,7 @@ def python_exe():
     """The interpreter running the tests (the one in .venv under make test)."""
     return sys.executable
 
+
 if os.environ.get('PYTEST_XDIST_WORKER'):
     # `make test` runs two test processes on two cores: one thread each, as the
     # end-to-end runs they start (OMP_NUM_THREADS=1 in dms_search_runs.env)

@@ -205,10 +205,8 @@ class MaskedLayerNorm(torch.autograd.Function):
         kept_sum = mask.sum()
         kept = kept_sum.clamp_min(1.0)
         mean = (x @ mask) / kept
-        a = torch.addcmul(mean.neg().unsqueeze(-1), x, mask)
-        mask2 = mask * mask
+        a, mask2, scale = _centred(x, mask, mean, weight)
         rstd = torch.rsqrt((a * a) @ mask2 / kept + eps)
-        scale = mask2 if weight is None else weight * mask2
         y = a.mul_(rstd.unsqueeze(-1)).mul_(scale)
         if bias is not None:
             y = y.addcmul_(bias, mask)
@@ -223,9 +221,7 @@ class MaskedLayerNorm(torch.autograd.Function):
         shape, channels = x.shape, x.shape[-1]
         x, grad = x.reshape(-1, channels), grad.reshape(-1, channels)
         mean, rstd = mean.reshape(-1), rstd.reshape(-1)
-        mask2 = mask * mask
-        scale = mask2 if weight is None else weight * mask2
-        a = torch.addcmul(mean.neg().unsqueeze(-1), x, mask)
+        a, mask2, scale = _centred(x, mask, mean, weight)
         grad_scaled = grad * scale
         # d loss / d var, through r, is -0.5 r^3 times this per-row sum
         g_r = (grad_scaled * a).sum(-1)
@@ -250,6 +246,14 @@ class MaskedLayerNorm(torch.autograd.Function):
         grad_weight = None if weight is None else g_a_r * mask2
         grad_bias = None if bias is None else grad_sum * mask
         return grad_x, grad_mask, grad_weight, grad_bias, None
+
+
+def _centred(x, mask, mean, weight):
+    """``x * m - mean`` (row means), ``m ** 2`` and the output scale ``w * m ** 2``
+    of :class:`MaskedLayerNorm`, in its forward and again in its backward."""
+    mask2 = mask * mask
+    scale = mask2 if weight is None else weight * mask2
+    return torch.addcmul(mean.neg().unsqueeze(-1), x, mask), mask2, scale
 
 
 # mmengine's SyncBN conversions switch these in place (dms_mm.compat.dynamic_sync_batchnorm)

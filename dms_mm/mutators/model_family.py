@@ -61,8 +61,9 @@ def channel(name: str, start: int, end: int, is_output: bool) -> Dict:
 class FamilyStage(NamedTuple):
     """A stage a family found, and how to scale one of its blocks.
 
-    ``scale(block, mutable, index, name)`` registers the hooks that scale the
-    block's residual branches by ``mutable.mask[index]``.
+    ``scale(block, mutable, index, name)`` makes the block's residual branches
+    scaled by ``mutable.mask[index]`` (hooks, or output masks of their last
+    linears).
     """
     info: StageInfo
     scale: Callable

@@ -53,7 +53,7 @@ def load_config(path: str,
     return cfg
 
 
-def shutdown_distributed(exit_process: bool = True) -> None:
+def shutdown_distributed() -> None:
     """End a distributed run that succeeded: destroy the process group, and
     leave the process with status 0 without the interpreter's teardown.
 
@@ -67,10 +67,6 @@ def shutdown_distributed(exit_process: bool = True) -> None:
     launcher then marks the whole job as failed. So the Python exit handlers
     run (log files are flushed and closed, data workers stopped) while
     everything is alive, and the process leaves with ``os._exit(0)``.
-
-    Args:
-        exit_process (bool): Leave the process as described, when a process
-            group was running. Defaults to True.
     """
     import torch.distributed as dist
 
@@ -78,11 +74,10 @@ def shutdown_distributed(exit_process: bool = True) -> None:
         return
     dist.barrier()
     dist.destroy_process_group()
-    if exit_process:
-        atexit._run_exitfuncs()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(0)
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def build_runner_from_cfg(cfg: Config) -> Runner:
