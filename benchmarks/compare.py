@@ -608,6 +608,8 @@ def parse_args(argv=None):
                         help='runs at a time, each with cpu_count / jobs intra-op threads '
                         '(default 2)')
     parser.add_argument('--work-dir', default=None)
+    parser.add_argument('--report-only', action='store_true',
+                        help='report the runs already recorded in the work dir; start none')
     parser.add_argument('--results', default=None,
                         help='append the report to this markdown file (e.g. '
                         'benchmarks/RESULTS.md)')
@@ -629,7 +631,7 @@ def main(argv=None) -> str:
                             args.finetune_lr, args.test_images, args.supernet,
                             threads=max(1, (os.cpu_count() or 1) // args.jobs))
     jobs = []
-    for seed in args.seeds:
+    for seed in ([] if args.report_only else args.seeds):
         for method in args.methods:
             if method in ('supernet', 'capacity', 'scaleup'):
                 jobs.append((method, None, seed))

@@ -12,19 +12,16 @@ the data); SUPERNET_CKPT a checkpoint of the plain architecture. DIR gets
 finetunes the pruned model exactly as it finetunes a DMS result
 (``model.subnet=DIR/subnet.json model.checkpoint=DIR/pruned.pth``).
 
-The recipe is Torch-Pruning's own (its README and ``reproduce/`` scripts):
-``BasePruner`` with a group-level importance (``GroupTaylorImportance`` from
-the gradients of the model's loss on a few training batches, re-estimated at
-every iterative step, or ``GroupMagnitudeImportance(p=2)``), global ranking,
-``max_pruning_ratio`` 0.9, the classifier ignored, five iterative steps. Its
-channel ``pruning_ratio`` is found by a bracketing search (interpolation,
-else bisection; each try prunes a fresh copy of the trained model) so that
-mmengine's FLOPs count of the pruned model lands within 1 % of the target,
-at or just below it when it can. Torch-Pruning's FLOPs do not fall steadily
-with its ratio (the global ranking is re-estimated at every iterative step,
-so one ratio may prune more than a larger one); when no try lands within
-1 %, the closest try within 2 % is taken, the tolerance within which the
-comparison holds all methods, and the log says so.
+The recipe is Torch-Pruning's own for a FLOPs target (its README and the
+``progressive_pruning`` of its ``benchmarks/main.py``): ``BasePruner`` with a
+group-level importance (``GroupTaylorImportance`` from the gradients of the
+model's loss on a few training batches, re-estimated before every step, or
+``GroupMagnitudeImportance(p=2)``), global ranking, ``max_pruning_ratio``
+0.9, the classifier ignored, ``pruning_ratio`` 1.0 over 400 iterative steps,
+stepped until mmengine's FLOPs count of the pruned model reaches the target.
+The step that crosses the target is kept when it lands within 1 % of it;
+else the closer of it and the step before, within 2 % (the tolerance within
+which the comparison holds all methods), and the log says so.
 Torch-Pruning removes channels, never blocks: every block is kept.
 
 The kept output channels of every layer are tracked through Torch-Pruning's
@@ -70,13 +67,17 @@ from dms_mm.structures.subnet import to_plain
 #: Torch-Pruning settings of the baseline (recorded in the subnet's ``method``)
 GLOBAL_PRUNING = True
 MAX_PRUNING_RATIO = 0.9
-ITERATIVE_STEPS = 5
+#: the iterative steps of the progressive pruning (Torch-Pruning's benchmarks use 400)
+PROGRESSIVE_STEPS = 400
 TAYLOR_BATCHES = 4
-#: FLOPs tolerance around the target, the wider one taken when no try is within it
-#: (the comparison's: all methods within 2 % of each other), and the most tries
+#: FLOPs tolerance around the target, and the wider one taken when the step that
+#: crosses the target lands outside it (the comparison's: all methods within 2 %)
 TOLERANCE = 0.01
 FALLBACK_TOLERANCE = 0.02
-MAX_TRIES = 20
+#: mmengine's FLOPs count runs every RECOUNT steps, and every step once the
+#: estimate from Torch-Pruning's faster count is within NEAR of the target
+RECOUNT = 10
+NEAR = 0.1
 #: the largest relative output difference the checks accept
 OUTPUT_TOLERANCE = 1e-4
 IMPORTANCES = ('taylor', 'l2')
@@ -188,159 +189,141 @@ def _importance(name: str):
     raise ValueError(f'importance must be one of {IMPORTANCES}, got {name!r}')
 
 
-def run_torch_pruning(supernet: nn.Module, pruning_ratio: float, importance: str,
-                      batches: Sequence, example_inputs: torch.Tensor
-                      ) -> Tuple[nn.Module, Dict[str, List[int]]]:
-    """Prune a copy of ``supernet`` with Torch-Pruning at one pruning ratio.
+def _prune_step(pruner, names: Dict[nn.Module, str], alive: Dict[str, List[int]]) -> None:
+    """One iterative step of ``pruner``, with the kept output channels of every
+    tracked layer updated in ``alive`` (original indices)."""
+    graph = pruner.DG
+    for group in pruner.step(interactive=True):
+        removed: Dict[str, set] = {}
+        for dep, idxs in group:
+            name = names.get(dep.target.module)
+            if name in alive and graph.is_out_channel_pruning_fn(dep.handler):
+                # positions in the layer as it is now, not in the original layer
+                # (Torch-Pruning's indices carry the root's index beside them)
+                removed.setdefault(name, set()).update(getattr(i, 'idx', i) for i in idxs)
+        group.prune()
+        for name, gone in removed.items():
+            alive[name] = [c for i, c in enumerate(alive[name]) if i not in gone]
+
+
+def _taylor_gradients(model: nn.Module, batches: Sequence) -> None:
+    """The gradients of the model's own loss at its current (pruned) width;
+    eval mode leaves the weights and norm statistics as they were trained."""
+    model.zero_grad(set_to_none=True)
+    for inputs, data_samples in batches:
+        with torch.enable_grad():
+            loss, _ = model.parse_losses(model(inputs, data_samples, mode='loss'))
+            loss.backward()
+
+
+def closest_to_target(candidates: Sequence[Dict], target_flops: float) -> Optional[Dict]:
+    """The candidate (a dict with ``flops``) to keep: within :data:`TOLERANCE`
+    of the target if one is (the one at or below it first), else the closest
+    within :data:`FALLBACK_TOLERANCE`, else None."""
+    def gap(candidate):
+        return abs(candidate['flops'] / target_flops - 1)
+
+    within = [c for c in candidates if gap(c) <= TOLERANCE]
+    if within:
+        return min(within, key=lambda c: (c['flops'] > target_flops, gap(c)))
+    near = [c for c in candidates if gap(c) <= FALLBACK_TOLERANCE]
+    return min(near, key=lambda c: (gap(c), c['flops'] > target_flops)) if near else None
+
+
+def progressive_prune(supernet: nn.Module, supernet_flops: float, target: float,
+                      importance: str, batches: Sequence,
+                      input_shape: Sequence[int]) -> Dict:
+    """Prune a copy of ``supernet`` with Torch-Pruning in small global steps
+    until mmengine's FLOPs count reaches the target.
+
+    This is Torch-Pruning's own recipe for a FLOPs (speed-up) target, its
+    ``progressive_pruning`` of ``benchmarks/main.py``: one pruner with
+    ``pruning_ratio`` 1.0 over :data:`PROGRESSIVE_STEPS` iterative steps,
+    stepped until the model is small enough. The Taylor gradients are
+    re-estimated before every step. The step that crosses the target and
+    the one before it are the candidates (:func:`closest_to_target`).
 
     Args:
         supernet (nn.Module): The trained model (left unchanged).
-        pruning_ratio (float): Torch-Pruning's channel pruning ratio.
+        supernet_flops (float): Its FLOPs.
+        target (float): The FLOPs target, as a fraction of ``supernet_flops``.
         importance (str): ``'taylor'`` or ``'l2'``.
         batches (Sequence): ``(inputs, data_samples)`` for the Taylor
             gradients.
-        example_inputs (torch.Tensor): The input that Torch-Pruning traces.
+        input_shape (Sequence[int]): The input the FLOPs are counted at (and
+            Torch-Pruning traces).
 
     Returns:
-        tuple: The pruned model (eval mode), and, per conv, linear and norm
-        layer name, the original indices of its surviving output channels.
+        dict: ``model`` (eval mode), ``alive`` (per conv, linear and norm
+        layer name, the original indices of its surviving output channels),
+        ``flops``, ``params``, ``steps`` (iterative steps taken),
+        ``pruning_ratio`` (Torch-Pruning's ratio at that step) and ``curve``
+        (``[step, flops]`` of the steps counted by mmengine).
+
+    Raises:
+        ValueError: When the target cannot be reached within
+            :data:`FALLBACK_TOLERANCE` (the last step jumped over it, or
+            ``max_pruning_ratio`` stopped the pruning above it).
     """
     model = copy.deepcopy(supernet).eval()
     names = {module: name for name, module in model.named_modules()}
     alive = {name: list(range(_out_size(m))) for name, m in model.named_modules()
              if isinstance(m, _TRACKED)}
+    example_inputs = torch.randn(tuple(input_shape))
+    fast_supernet = tp.utils.count_ops_and_params(model, example_inputs)[0]
+    scale = 1.0
     pruner = tp.pruner.BasePruner(
         model, example_inputs, importance=_importance(importance),
-        global_pruning=GLOBAL_PRUNING, pruning_ratio=pruning_ratio,
-        max_pruning_ratio=MAX_PRUNING_RATIO, iterative_steps=ITERATIVE_STEPS,
-        ignored_layers=_classifier_layers(model))
-    graph = pruner.DG
-    for _ in range(ITERATIVE_STEPS):
-        if importance == 'taylor':
-            # the gradients of the model's own loss, at the current (pruned) width;
-            # eval mode leaves the weights and norm statistics as they were trained
-            model.zero_grad(set_to_none=True)
-            for inputs, data_samples in batches:
-                with torch.enable_grad():
-                    loss, _ = model.parse_losses(model(inputs, data_samples, mode='loss'))
-                    loss.backward()
-        for group in pruner.step(interactive=True):
-            removed: Dict[str, set] = {}
-            for dep, idxs in group:
-                name = names.get(dep.target.module)
-                if name in alive and graph.is_out_channel_pruning_fn(dep.handler):
-                    # positions in the layer as it is now, not in the original layer
-                    # (Torch-Pruning's indices carry the root's index beside them)
-                    removed.setdefault(name, set()).update(getattr(i, 'idx', i) for i in idxs)
-            group.prune()
-            for name, gone in removed.items():
-                alive[name] = [c for i, c in enumerate(alive[name]) if i not in gone]
-    model.zero_grad(set_to_none=True)
-    for name, module in model.named_modules():
-        if name in alive and len(alive[name]) != _out_size(module):
-            raise RuntimeError(f'tp_prune: lost track of the channels of {name}: '
-                               f'{len(alive[name])} tracked, {_out_size(module)} in the model')
-    return model.eval(), alive
-
-
-def search_pruning_ratio(supernet: nn.Module, supernet_flops: float, target: float,
-                         importance: str, batches: Sequence,
-                         input_shape: Sequence[int]) -> Dict:
-    """Find Torch-Pruning's ``pruning_ratio`` whose pruned model lands on a
-    FLOPs target (mmengine's count), within :data:`TOLERANCE`, at or just
-    below the target when it can; else the closest try within
-    :data:`FALLBACK_TOLERANCE`.
-
-    A bracketing search: every try prunes a fresh copy of the trained model.
-    The square root of the FLOPs ratio falls about linearly with the channel
-    pruning ratio (both the input and output channels of a layer go), so the
-    next try interpolates it linearly between the closest tries above and
-    below the target (regula falsi), and bisects the bracket when the
-    interpolation stalls at one end.
-
-    Args:
-        supernet (nn.Module): The trained model.
-        supernet_flops (float): Its FLOPs.
-        target (float): The FLOPs target, as a fraction of ``supernet_flops``.
-        importance (str): ``'taylor'`` or ``'l2'``.
-        batches (Sequence): Batches for the Taylor gradients.
-        input_shape (Sequence[int]): The input the FLOPs are counted at.
-
-    Returns:
-        dict: ``ratio``, ``model``, ``alive``, ``flops``, ``params`` of the
-        try chosen, and ``tries``: ``[ratio, flops]`` of every try.
-
-    Raises:
-        ValueError: When no pruning ratio up to :data:`MAX_PRUNING_RATIO`
-            reaches the target within :data:`FALLBACK_TOLERANCE`.
-    """
-    example_inputs = torch.randn(tuple(input_shape))
+        global_pruning=GLOBAL_PRUNING, pruning_ratio=1.0, max_pruning_ratio=MAX_PRUNING_RATIO,
+        iterative_steps=PROGRESSIVE_STEPS, ignored_layers=_classifier_layers(model))
     target_flops = target * supernet_flops
-    tries, results = [], []
-
-    def attempt(ratio: float) -> float:
-        start = time.time()
-        model, alive = run_torch_pruning(supernet, ratio, importance, batches, example_inputs)
-        flops, params = count_static(model, input_shape)
-        tries.append([ratio, flops])
-        _log(f'try {len(tries)}: pruning_ratio {ratio:.5f} -> FLOPs ratio '
-             f'{flops / supernet_flops:.4f} (target {target}), {time.time() - start:.1f} s')
-        if abs(flops / target_flops - 1) <= FALLBACK_TOLERANCE:
-            results.append(dict(ratio=ratio, model=model, alive=alive, flops=flops,
-                                params=params))
-        return flops
-
-    goal = target * (1 - TOLERANCE / 2)  # the middle of the accepted band
-
-    def distance(flops: float) -> float:
-        # about linear in the pruning ratio; positive above the goal
-        return (flops / supernet_flops) ** 0.5 - goal ** 0.5
-
-    above = [(0.0, distance(supernet_flops))]  # the unpruned model, then tries above
-    below = None
-    ratio = min(1 - goal ** 0.5, MAX_PRUNING_RATIO)  # the first guess
-    while len(tries) < MAX_TRIES:
-        flops = attempt(ratio)
-        if any(1 - TOLERANCE <= r['flops'] / target_flops <= 1 for r in results):
-            break
-        if flops > goal * supernet_flops:
-            above.append((ratio, distance(flops)))
-        else:
-            below = (ratio, distance(flops))
-        if below is None:
-            if ratio >= MAX_PRUNING_RATIO:
-                raise ValueError(
-                    f'tp_prune: the FLOPs target {target} cannot be reached: Torch-Pruning at '
-                    f'its largest pruning_ratio {MAX_PRUNING_RATIO} (max_pruning_ratio) leaves '
-                    f'a FLOPs ratio of {flops / supernet_flops:.4f}')
-            # extrapolate along the secant of the last two points above the goal
-            (r0, d0), (r1, d1) = above[-2:]
-            step = d1 * (r1 - r0) / (d0 - d1) if d0 > d1 else MAX_PRUNING_RATIO
-            ratio = min(MAX_PRUNING_RATIO, r1 + min(max(step, 1e-3), 0.2))
+    curve, previous = [], None
+    flops = supernet_flops
+    for step in range(1, PROGRESSIVE_STEPS + 1):
+        if importance == 'taylor':
+            _taylor_gradients(model, batches)
+        _prune_step(pruner, names, alive)
+        # Torch-Pruning's own counter is fast but counts other ops than mmengine's
+        # (the comparison's): mmengine counts every RECOUNT steps, and every step once
+        # the fast count, scaled by the last ratio of the two, is within NEAR
+        fast = tp.utils.count_ops_and_params(model, example_inputs)[0] / fast_supernet
+        if step % RECOUNT and scale * fast > target * (1 + NEAR):
             continue
-        (low, d_low), (high, d_high) = above[-1], below
-        if abs(high - low) < 1e-6:
+        flops, params = count_static(model, input_shape)
+        scale = flops / supernet_flops / fast
+        curve.append([step, flops])
+        current = dict(flops=flops, params=params, steps=step,
+                       pruning_ratio=step / PROGRESSIVE_STEPS)
+        if flops <= target_flops * (1 + TOLERANCE):
             break
-        ratio = low + (high - low) * d_low / (d_low - d_high)
-        # keep clear of the ends of the bracket (a stalled interpolation): bisect
-        if not min(low, high) + 0.1 * abs(high - low) <= ratio <= \
-                max(low, high) - 0.1 * abs(high - low):
-            ratio = (low + high) / 2
-    within = [r for r in results if abs(r['flops'] / target_flops - 1) <= TOLERANCE]
-    if not results:
-        raise ValueError(f'tp_prune: no pruning_ratio reached the FLOPs target {target} within '
-                         f'{FALLBACK_TOLERANCE:.0%} in {len(tries)} tries (ratio, FLOPs): '
-                         f'{tries}')
-    if within:  # at or below the target first, then the closest
-        best = min(within, key=lambda r: (r['flops'] > target_flops,
-                                          abs(r['flops'] - target_flops)))
+        if flops <= target_flops * (1 + FALLBACK_TOLERANCE):  # a candidate, if the next
+            previous = dict(current, model=copy.deepcopy(model),  # step jumps too far
+                            alive=copy.deepcopy(alive))
     else:
-        best = min(results, key=lambda r: (abs(r['flops'] - target_flops),
-                                           r['flops'] > target_flops))
-        _log(f'no try within {TOLERANCE:.0%} of the FLOPs target {target}; taking the '
-             f'closest within {FALLBACK_TOLERANCE:.0%}: FLOPs ratio '
-             f'{best["flops"] / supernet_flops:.4f}')
-    best['tries'] = tries
+        flops, _ = count_static(model, input_shape)
+        raise ValueError(
+            f'tp_prune: the FLOPs target {target} cannot be reached: after '
+            f'{PROGRESSIVE_STEPS} steps (max_pruning_ratio {MAX_PRUNING_RATIO}) the FLOPs '
+            f'ratio is {flops / supernet_flops:.4f}')
+    model.zero_grad(set_to_none=True)
+    current.update(model=model, alive=alive)
+    best = closest_to_target([c for c in (previous, current) if c], target_flops)
+    if best is None:
+        raise ValueError(
+            f'tp_prune: Torch-Pruning jumped over the FLOPs target {target}: step '
+            f'{current["steps"]} of {PROGRESSIVE_STEPS} went to a FLOPs ratio of '
+            f'{flops / supernet_flops:.4f} (counted steps before it: {curve[-4:-1]}), '
+            f'none within {FALLBACK_TOLERANCE:.0%}')
+    if best is not current:
+        _log(f'step {current["steps"]} went below the target by more than {TOLERANCE:.0%}; '
+             f'taking step {best["steps"]} (FLOPs ratio {best["flops"] / supernet_flops:.4f})')
+    for name, module in best['model'].named_modules():
+        if name in best['alive'] and len(best['alive'][name]) != _out_size(module):
+            raise RuntimeError(f'tp_prune: lost track of the channels of {name}: '
+                               f'{len(best["alive"][name])} tracked, {_out_size(module)} in '
+                               'the model')
+    best['model'].eval()
+    best['curve'] = curve
     return best
 
 
@@ -463,11 +446,11 @@ def tp_prune(config_path: str, checkpoint: Optional[str], target: float, out_dir
     _log(f'supernet {supernet_flops / 1e6:.4f} MFLOPs at {tuple(input_shape)}; target '
          f'{target} -> {target_flops / 1e6:.4f} MFLOPs; importance {importance}')
 
-    found = search_pruning_ratio(supernet, supernet_flops, target, importance, batches,
-                                 input_shape)
+    found = progressive_prune(supernet, supernet_flops, target, importance, batches,
+                              input_shape)
     tp_model, flops = found['model'], found['flops']
-    _log(f'pruning_ratio {found["ratio"]:.5f}: FLOPs ratio {flops / supernet_flops:.4f} '
-         f'after {len(found["tries"])} tries')
+    _log(f'{found["steps"]} steps (pruning_ratio {found["pruning_ratio"]:.4f}): FLOPs ratio '
+         f'{flops / supernet_flops:.4f}')
 
     # the same structure in dms_mm's terms, on a fresh copy of the trained supernet
     searched = copy.deepcopy(supernet)
@@ -512,10 +495,10 @@ def tp_prune(config_path: str, checkpoint: Optional[str], target: float, out_dir
                     'GroupMagnitudeImportance(p=2)'),
         taylor_batches=TAYLOR_BATCHES if importance == 'taylor' else 0,
         batch_size=int(inputs.shape[0]), global_pruning=GLOBAL_PRUNING, isomorphic=False,
-        max_pruning_ratio=MAX_PRUNING_RATIO, iterative_steps=ITERATIVE_STEPS, round_to=None,
+        max_pruning_ratio=MAX_PRUNING_RATIO, iterative_steps=PROGRESSIVE_STEPS, round_to=None,
         ignored_layers=[name for name, m in supernet.named_modules()
                         if any(m is layer for layer in _classifier_layers(supernet))],
-        pruning_ratio=found['ratio'], tries=found['tries'],
+        pruning_ratio=found['pruning_ratio'], steps=found['steps'], curve=found['curve'],
         output_difference=difference, seed=seed, seconds=time.time() - start)
 
     subnet_path, pruned_path = write_export(out_dir, subnet, static)

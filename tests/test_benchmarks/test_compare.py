@@ -111,6 +111,21 @@ def test_parallel_runs_train_a_seeds_supernet_once_and_record_every_run(tmp_path
                                                  'tp|0.25|0', 'tp|0.5|0']
 
 
+def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeypatch):
+    comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=20000,
+                                    finetune_lr=0.1)
+    _record(comparison, 'dms', 0.25, 0, 80.0)
+    _record(comparison, 'uniform', 0.25, 0, 78.0)
+
+    def no_run(*args):
+        raise AssertionError('a run was started')
+
+    monkeypatch.setattr(compare.Comparison, 'run', no_run)
+    text = compare.main(['--preset', 'demo', '--report-only', '--work-dir', str(tmp_path)])
+    assert '| Uniform scaling | 0.25 | 0.500 | 1.000 | 78.00 ± 0.00 | 1 | +2.00 ' in text
+    assert 'Torch-Pruning' not in text.split('### Structures')[0]  # not run, not shown
+
+
 def test_budget_must_split_into_the_phases(tmp_path):
     with pytest.raises(ValueError, match='multiple of 4'):
         compare.Comparison(str(tmp_path), epochs=6, train_images=100)

@@ -52,30 +52,30 @@ def test_torch_pruning_result_loads_as_a_dms_subnet(tp_prune, repo_root, tmp_pat
             type='DMSSubModel', architecture=cfg.model.architecture,
             subnet=str(out_dir / 'subnet.json'), checkpoint=str(out_dir / 'pruned.pth')))
     inputs = torch.randn(4, 3, 32, 32)
-    tp_model, _ = tp_prune.run_torch_pruning(
-        supernet, method['pruning_ratio'], 'l2', [], torch.randn(1, 3, 32, 32))
+    shape = (1, 3, 32, 32)
+    flops, _ = tp_prune.count_static(supernet, shape)
+    again = tp_prune.progressive_prune(supernet, flops, 0.5, 'l2', [], shape)
+    assert again['steps'] == method['steps'] and again['flops'] == res['static_flops']
     with torch.no_grad():
-        expected = tp_model.eval()(inputs)
+        expected = again['model'].eval()(inputs)
         got = sub_model.eval()(inputs)
     assert torch.allclose(got, expected, rtol=1e-4, atol=1e-4 * expected.abs().max().item())
 
 
-def _fake_pruning(tp_prune, monkeypatch, curve):
-    """Torch-Pruning replaced by a FLOPs curve over the pruning ratio."""
-    monkeypatch.setattr(tp_prune, 'run_torch_pruning',
-                        lambda supernet, ratio, *args: (ratio, None))
-    monkeypatch.setattr(tp_prune, 'count_static', lambda ratio, shape: (curve(ratio), 1.0))
+def test_the_step_within_one_percent_is_kept_else_the_closest_within_two(tp_prune):
+    pick = tp_prune.closest_to_target
+    assert pick([dict(flops=100.5), dict(flops=99.6)], 100.0)['flops'] == 99.6  # at or below
+    assert pick([dict(flops=101.5), dict(flops=97.0)], 100.0)['flops'] == 101.5
+    assert pick([dict(flops=101.8), dict(flops=98.5)], 100.0)['flops'] == 98.5
+    assert pick([dict(flops=103.0), dict(flops=97.0)], 100.0) is None
 
 
-def test_a_target_torch_pruning_jumps_over_is_taken_within_two_percent(tp_prune, monkeypatch):
-    # FLOPs fall with the ratio, but jump from 1.5 % above the target to 1.5 % below it
-    _fake_pruning(tp_prune, monkeypatch, lambda r: 101.5 if r < 0.5 else 98.5)
-    found = tp_prune.search_pruning_ratio(None, 400.0, 0.25, 'l2', [], (1, 3, 8, 8))
-    assert found['flops'] == 98.5  # the closest try within 2 %, the one below on a tie
-    _fake_pruning(tp_prune, monkeypatch, lambda r: 103.0 if r < 0.5 else 97.0)
-    with pytest.raises(ValueError, match='within 2% in 20 tries'):
-        tp_prune.search_pruning_ratio(None, 400.0, 0.25, 'l2', [], (1, 3, 8, 8))
-    # a try within 1 % is taken as before
-    _fake_pruning(tp_prune, monkeypatch, lambda r: 101.5 if r < 0.5 else 99.5)
-    assert tp_prune.search_pruning_ratio(None, 400.0, 0.25, 'l2', [], (1, 3, 8, 8))[
-        'flops'] == 99.5
+def test_a_target_beyond_the_largest_pruning_ratio_is_refused(tp_prune, repo_root,
+                                                               monkeypatch):
+    cfg = Config.fromfile(osp.join(repo_root, SEARCH))
+    supernet = tp_prune.build_supernet(cfg, None)
+    shape = (1, 3, 32, 32)
+    flops, _ = tp_prune.count_static(supernet, shape)
+    monkeypatch.setattr(tp_prune, 'PROGRESSIVE_STEPS', 3)  # three steps to the largest ratio
+    with pytest.raises(ValueError, match='target 0.001 cannot be reached: after 3 steps'):
+        tp_prune.progressive_prune(supernet, flops, 0.001, 'l2', [], shape)
