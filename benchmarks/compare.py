@@ -106,6 +106,8 @@ ABLATIONS = {
     'dms-search1': ('a quarter of the budget for the search, three quarters for the retrain',
                     [], 4),
 }
+# the methods whose runs train a model at the target's FLOPs only (the cheapest runs)
+PRUNED_ONLY = ('uniform', 'random', 'capacity')
 METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'mmrazor',
            'scaleup') + tuple(ABLATIONS)
 NAMES = dict(supernet='Supernet', capacity='Uniform (capacity check)',
@@ -637,6 +639,14 @@ def main(argv=None) -> str:
                 jobs.append((method, None, seed))
             else:
                 jobs += [(method, t, seed) for t in args.targets]
+    # the runs that train only a pruned model go last, so that the pool does not end with
+    # one long run alone on a core that the other job has left idle
+    jobs.sort(key=lambda job: job[0] in PRUNED_ONLY)
+    # what runs in this process (Torch-Pruning, mmrazor) gets a job's share of the cores,
+    # as the tool runs do, rather than torch's default of all of them
+    import torch
+    default_threads = torch.get_num_threads()
+    torch.set_num_threads(comparison.threads)
     progress = Progress(len(jobs))
     print(f'compare: {len(jobs)} runs ({", ".join(args.methods)}; targets {args.targets}; '
           f'seeds {args.seeds}; {args.epochs} epochs each; {args.jobs} at a time, '
@@ -654,8 +664,11 @@ def main(argv=None) -> str:
                           f'FLOPs ratio {record["flops_ratio"]:.3f} '
                           f'({record["seconds"] / 60:.1f} min)')
 
-    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-        list(pool.map(run, jobs))
+    try:
+        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+            list(pool.map(run, jobs))
+    finally:
+        torch.set_num_threads(default_threads)
     text = report(comparison, args.methods, args.targets, args.seeds, command)
     elapsed = (time.time() - progress.start) / 60
     header = (f'## {time.strftime("%Y-%m-%d")}: `{command}`\n\nMachine: {machine()}; '

@@ -26,6 +26,10 @@ def python_exe():
 
 
 if os.environ.get('PYTEST_XDIST_WORKER'):
-    # `make test` runs two test processes on two cores: one thread each, as the
-    # end-to-end runs they start (OMP_NUM_THREADS=1 in dms_search_runs.env)
+    # `make test` runs two test processes on two cores: one thread each, and so is every
+    # run they start (tools/train.py and the like inherit this environment). A run left
+    # at torch's default of two threads beside the other busy worker oversubscribes the
+    # cores: the digits search of test_dms_search.py then ran past its 900 s timeout
+    # (CI, 2026-12-02).
     torch.set_num_threads(1)
+    os.environ.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')

@@ -167,3 +167,28 @@ def test_every_ablation_changes_a_setting_the_search_has(repo_root, name):
         # the setting exists (or is left at its default), and the option changes it
         assert last in node or last in defaults, key
         assert str(node.get(last, defaults.get(last))) != value, key
+
+
+def test_runs_that_train_only_a_pruned_model_go_last_at_a_jobs_share_of_threads(
+        tmp_path, monkeypatch):
+    """One job: the runs start in order, those training the pruned model alone
+    (uniform, random) after those that train the supernet; what runs in this
+    process gets the job's threads, and the default comes back afterwards."""
+    import torch
+    started = []
+
+    def run(self, method, target, seed):
+        started.append((method, seed, torch.get_num_threads()))
+        return self.record(f'{method}|{target}|{seed}', method=method, target=target,
+                           seed=seed, top1=50.0, flops_ratio=target, seconds=1.0)
+
+    monkeypatch.setattr(compare.Comparison, 'run', run)
+    monkeypatch.setattr(compare, 'report', lambda *args: 'the report')
+    before = torch.get_num_threads()
+    compare.main(['--methods', 'uniform', 'dms', 'random', 'tp', '--targets', '0.25',
+                  '--seeds', '0', '1', '--jobs', '1', '--work-dir', str(tmp_path)])
+    assert [(m, s) for m, s, _ in started] == [('dms', 0), ('tp', 0), ('dms', 1), ('tp', 1),
+                                               ('uniform', 0), ('random', 0),
+                                               ('uniform', 1), ('random', 1)]
+    assert {threads for _, _, threads in started} == {os.cpu_count()}
+    assert torch.get_num_threads() == before

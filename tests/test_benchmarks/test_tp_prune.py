@@ -31,12 +31,13 @@ def test_torch_pruning_result_loads_as_a_dms_subnet(tp_prune, repo_root, tmp_pat
     torch.save(dict(state_dict=supernet.state_dict()), checkpoint)
     out_dir = tmp_path / 'tp'
 
-    subnet = tp_prune.tp_prune(config, checkpoint, 0.5, str(out_dir), importance='l2')
+    # 0.7: fewer progressive steps than 0.5 (each counted by mmengine now and then)
+    subnet = tp_prune.tp_prune(config, checkpoint, 0.7, str(out_dir), importance='l2')
 
     written = json.loads((out_dir / 'subnet.json').read_text())
     assert written['format'] == 'dms_mm.subnet/1'
     res = written['resources']
-    assert res['static_flops'] / res['counted_supernet_flops'] == pytest.approx(0.5, abs=0.02)
+    assert res['static_flops'] / res['counted_supernet_flops'] == pytest.approx(0.7, abs=0.014)
     method = res['method']
     assert method['importance'] == 'GroupMagnitudeImportance(p=2)'
     assert method['global_pruning'] and 0 < method['pruning_ratio'] < 1
@@ -54,7 +55,7 @@ def test_torch_pruning_result_loads_as_a_dms_subnet(tp_prune, repo_root, tmp_pat
     inputs = torch.randn(4, 3, 32, 32)
     shape = (1, 3, 32, 32)
     flops, _ = tp_prune.count_static(supernet, shape)
-    again = tp_prune.progressive_prune(supernet, flops, 0.5, 'l2', [], shape)
+    again = tp_prune.progressive_prune(supernet, flops, 0.7, 'l2', [], shape)
     assert again['steps'] == method['steps'] and again['flops'] == res['static_flops']
     with torch.no_grad():
         expected = again['model'].eval()(inputs)
