@@ -14,9 +14,12 @@ in a search (with R = 1, the default, every mask is 1, as at its start).
 
 It prints one JSON line: the median time of each step, their ratio, and where
 the DMS step's extra time goes (masks, resource count with its backward,
-importance update), each measured alone.
+importance update), each measured alone. ``--channels-last`` times both steps
+a second time with the models channels-last (as ``ChannelsLastHook`` runs
+them), in turn with the NCHW ones, and adds each ratio NHWC / NCHW.
 """
 import argparse
+import copy
 import json
 import os.path as osp
 import sys
@@ -104,6 +107,9 @@ def main():
     parser.add_argument('--batch', type=int, default=0,
                         help='batch size (default: the config\'s train_dataloader)')
     parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument('--channels-last', action='store_true',
+                        help='also time both steps with the models channels-last (what '
+                        'ChannelsLastHook does), side by side with the NCHW ones')
     parser.add_argument('--at', type=float, default=1.0,
                         help='FLOPs ratio of the structure the search holds (1: its start)')
     args = parser.parse_args()
@@ -124,22 +130,25 @@ def main():
     plain.train()
     algorithm.train()
     inputs, samples = fake_batch(plain, batch, hw)
-    opt_plain = torch.optim.SGD(plain.parameters(), lr=1e-4, momentum=0.9)
-    opt_dms = torch.optim.SGD(algorithm.parameters(), lr=1e-4, momentum=0.9)
+    models = [plain, algorithm]
+    if args.channels_last:  # copies taken before any step (a step caches masks)
+        from dms_mm.engine.hooks.channels_last_hook import to_channels_last
+        models += [copy.deepcopy(plain), copy.deepcopy(algorithm)]
+        to_channels_last(models[2])
+        to_channels_last(models[3])
 
-    def plain_step():
-        losses = plain(inputs, samples, mode='loss')
-        opt_plain.zero_grad()
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-        opt_plain.step()
+    def train_step(model):
+        optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
-    def dms_step():
-        losses = algorithm(inputs, samples, mode='loss')
-        opt_dms.zero_grad()
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-        opt_dms.step()
-        mutator.update_importance()
-        mutator.clamp_()
+        def step():
+            losses = model(inputs, samples, mode='loss')
+            optimizer.zero_grad()
+            sum(v for k, v in losses.items() if 'loss' in k).backward()
+            optimizer.step()
+            if hasattr(model, 'mutator'):
+                model.mutator.update_importance()
+                model.mutator.clamp_()
+        return step
 
     def alone(step, repeat=10):
         start = time.perf_counter()
@@ -147,7 +156,12 @@ def main():
             step()
         return (time.perf_counter() - start) / repeat
 
-    t_plain, t_dms = time_steps([plain_step, dms_step], args.iters)
+    times = time_steps([train_step(model) for model in models], args.iters)
+    t_plain, t_dms = times[:2]
+    layout = {}
+    if args.channels_last:
+        layout = dict(plain_nhwc_s=times[2], dms_nhwc_s=times[3],
+                      plain_nhwc_ratio=times[2] / t_plain, dms_nhwc_ratio=times[3] / t_dms)
     kind = algorithm.target_kind
     parts = dict(
         masks=alone(lambda: mutator.refresh_masks('track')),
@@ -155,7 +169,8 @@ def main():
         importance=alone(lambda: (mutator.update_importance(), mutator.clamp_())))
     print(json.dumps(dict(config=config, at=args.at, size=list(hw), batch=batch,
                           threads=torch.get_num_threads(), plain_s=t_plain, dms_s=t_dms,
-                          ratio=t_dms / t_plain, **{f'{k}_s': v for k, v in parts.items()})))
+                          ratio=t_dms / t_plain, **{f'{k}_s': v for k, v in parts.items()},
+                          **layout)))
 
 
 if __name__ == '__main__':

@@ -1,7 +1,7 @@
-from .hooks import ArchitectureHook, DMSExportHook, DMSPlotHook, DMSSchedulerHook
+from .hooks import ArchitectureHook, ChannelsLastHook, DMSExportHook, DMSPlotHook, DMSSchedulerHook
 from .optimizers import DMSOptimWrapperConstructor
 
 __all__ = [
-    'ArchitectureHook', 'DMSExportHook', 'DMSOptimWrapperConstructor', 'DMSPlotHook',
-    'DMSSchedulerHook'
+    'ArchitectureHook', 'ChannelsLastHook', 'DMSExportHook', 'DMSOptimWrapperConstructor',
+    'DMSPlotHook', 'DMSSchedulerHook'
 ]

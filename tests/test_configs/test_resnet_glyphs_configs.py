@@ -14,6 +14,7 @@ def test_the_search_runs_on_the_supernet_config(repo_root, build_algorithm):
     model.pop('_scope_', None)
     assert arch == model
     assert supernet.model.backbone.base_channels == 16
+    assert [h.type for h in supernet.custom_hooks] == ['mmrazor.ChannelsLastHook']
     algorithm = build_algorithm(search)
     # every width and the depth of every stage is searched; nothing is left out
     assert len(algorithm.mutator.searchable_units) == 12
@@ -40,7 +41,10 @@ def test_the_retrain_configs_read_their_searches(repo_root):
     for kind in ('', 'scaleup_'):
         retrain = Config.fromfile(f'{repo_root}/{CONFIGS}/dms_resnet18-w16_{kind}retrain_glyphs.py')
         search = Config.fromfile(f'{repo_root}/{CONFIGS}/dms_resnet18-w16_{kind}search_glyphs.py')
-        assert retrain.model.type == 'DMSSubModel' and retrain.custom_hooks == []
+        assert retrain.model.type == 'DMSSubModel'
+        # no search hooks; NHWC as the search and the supernet train
+        assert [h.type for h in retrain.custom_hooks] == ['mmrazor.ChannelsLastHook']
+        assert search.custom_hooks[-1].type == 'mmrazor.ChannelsLastHook'
         assert f'dms_resnet18-w16_{kind}search_glyphs/dms_export/subnet.json' in \
             retrain.model.subnet
         assert retrain.model.architecture == search.model.architecture

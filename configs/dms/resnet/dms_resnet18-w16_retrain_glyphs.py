@@ -19,4 +19,4 @@ model = dict(
 optim_wrapper = dict(
     _delete_=True,
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-5, nesterov=True))
-custom_hooks = []
+custom_hooks = [dict(type='mmrazor.ChannelsLastHook')]

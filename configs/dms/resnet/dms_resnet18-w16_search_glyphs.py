@@ -42,4 +42,7 @@ custom_hooks = [
     dict(type='mmrazor.DMSExportHook', out_dir='dms_export'),
     # at the end: WORK_DIR/search_curve.png and structure.png
     dict(type='mmrazor.DMSPlotHook'),
+    # the model (and its masks) in NHWC, as the supernet's config trains it; last, so
+    # that custom_hooks.0 and .1 stay the scheduler and the export hook
+    dict(type='mmrazor.ChannelsLastHook'),
 ]
