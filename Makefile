@@ -70,8 +70,8 @@ test: install lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # The main job: DMS against uniform scaling and Torch-Pruning at a quarter of the FLOPs of
-# the glyphs supernet, 3 seeds (benchmarks/compare.py --preset demo; about 23 minutes on 2
-# cores once installed). Writes
+# the glyphs supernet, 3 seeds (benchmarks/compare.py --preset demo; 29 minutes on 2 cores
+# once installed, on 2026-12-03). Writes
 # work_dirs/compare_demo_resnet18/report.md, compare.png and the first search's plots;
 # a second run reuses the recorded runs (delete the folder to start over).
 DEMO_ARGS ?=

@@ -30,6 +30,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1),
 )
 randomness = dict(seed=0, deterministic=False)
-# NHWC: the convolutions of oneDNN run faster on it (measured: a training step at batch 64
-# 0.77x its NCHW time on this CPU; benchmarks/RESULTS.md)
+# NHWC: the convolutions of oneDNN run faster on it (a training step at batch 64 took 0.82x
+# its NCHW time on 2 CPU cores, a DMS search step 0.83x; benchmarks/RESULTS.md)
 custom_hooks = [dict(type='mmrazor.ChannelsLastHook')]
