@@ -257,7 +257,10 @@ class _PruneEvents:
     step, and until the target is met at the last step; the channels to prune
     are estimated from the FLOPs the latest channels removed. A round that goes
     more than half the tolerance below the target is taken back (the masks
-    restored) and redone with half the channels.
+    restored) and redone with half the channels. When a single channel jumps
+    that far (an expensive channel of an early, high-resolution layer) while
+    the FLOPs before it are within half the tolerance above the target, that
+    channel is taken back and the pruning ends there (``settled``).
     """
 
     def __init__(self, mutator, measure: Callable[[], float], supernet_flops: float,
@@ -267,13 +270,14 @@ class _PruneEvents:
         self.target, self.events = target_flops, events
         self.flops = supernet_flops
         self.done, self.pruned = 0, 0
+        self.settled = False
         # FLOPs one channel removes: a first guess, then what the latest ones removed
         self.per_channel = supernet_flops / max(_active_channels(mutator.mutable_units), 1)
         self.history: List[Dict] = []
 
     @property
     def reached(self) -> bool:
-        return self.flops <= self.target
+        return self.flops <= self.target or self.settled
 
     def _prune(self, count: int) -> int:
         """``count`` calls of mmrazor's try_prune; the channels they pruned."""
@@ -314,10 +318,20 @@ class _PruneEvents:
             masks = [(u, u.mutable_channel.current_choice.clone()) for u in units]
             count = self._prune(count)
             flops = self.measure()
-            if flops < floor and count > 1:
-                # too far below the target: take the channels back, prune fewer
+            if flops < floor and (count > 1 or
+                                  self.flops <= self.target * (1 + FLOPS_TOLERANCE / 2)):
+                # too far below the target: take the channels back, prune fewer, or
+                # none where one channel jumps over a target we are already close to
                 for unit, mask in masks:
                     unit.mutable_channel.current_choice = mask
+                if count == 1:
+                    self.settled = True
+                    print_log(f'GroupFisher: the next channel would take the FLOPs from '
+                              f'{self.flops / 1e6:.3f} M to {flops / 1e6:.3f} M, more than '
+                              f'{FLOPS_TOLERANCE / 2:.0%} below the target '
+                              f'{self.target / 1e6:.3f} M; stopping at {self.flops / 1e6:.3f} M',
+                              logger=self.logger)
+                    break
                 self.per_channel = max((self.flops - flops) / count, 1.0)
                 cap = count // 2
                 continue

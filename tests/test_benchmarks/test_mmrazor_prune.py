@@ -85,3 +85,54 @@ def test_a_target_groupfisher_cannot_reach_is_reported(mmrazor_prune, supernet, 
     # the Conv2dAdaptivePadding units are prunable (dms_mm.compat fixes GroupFisher)
     assert 'Conv2dAdaptivePadding' not in failed['error']
     assert not (out_dir / 'subnet.json').exists()
+
+
+class _Channels:
+    def __init__(self, num):
+        self.current_choice = torch.ones(num, dtype=torch.bool)
+
+    @property
+    def current_mask(self):
+        return self.current_choice
+
+
+class _OneUnitMutator:
+    """Stands in for GroupFisherChannelMutator: try_prune drops the first kept
+    channel; channel i costs costs[i] FLOPs."""
+
+    def __init__(self, costs, base):
+        self.costs, self.base = costs, base
+        self.mutable_units = [type('Unit', (), {})()]
+        self.mutable_units[0].mutable_channel = _Channels(len(costs))
+
+    @property
+    def mask(self):
+        return self.mutable_units[0].mutable_channel.current_choice
+
+    def try_prune(self):
+        mask = self.mask.clone()
+        mask[int(mask.float().argmax())] = False
+        self.mutable_units[0].mutable_channel.current_choice = mask
+
+    def flops(self):
+        return self.base - sum(c for c, kept in zip(self.costs, self.mask.tolist()) if not kept)
+
+
+@pytest.mark.parametrize('cheap,settled,flops', [
+    # 1005 before the expensive channel: 0.5 % above the target; it would make 705
+    (6, True, 1005),
+    # 1055 before it: too far above to stop there; the jump is taken (the check then fails)
+    (5, False, 755),
+])
+def test_one_channel_that_jumps_over_a_close_target_is_taken_back(mmrazor_prune, cheap, settled,
+                                                                   flops):
+    costs = [50] * cheap + [300]
+    mutator = _OneUnitMutator(costs, base=1000 + 50 * cheap + 5 + (50 if not settled else 0))
+    start = mutator.flops()
+    events = mmrazor_prune._PruneEvents(mutator, mutator.flops, start, 1000.0, events=1,
+                                        logger='current')
+    mutator.try_prune = events
+    events()
+    assert events.settled is settled and events.reached
+    assert events.flops == flops == mutator.flops()
+    assert int(mutator.mask.sum()) == (1 if settled else 0)
