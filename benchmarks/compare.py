@@ -220,7 +220,7 @@ class Comparison:
         self.supernet, self.configs = supernet, SUPERNETS[supernet]
         self._check_settings(dict(supernet=supernet, epochs=epochs, train_images=train_images,
                                   test_images=test_images, capacity_target=capacity_target,
-                                  finetune_lr=finetune_lr))
+                                  finetune_lr=finetune_lr, lr=self.recipe_lr()))
         self.records_path = osp.join(self.work_dir, 'runs.jsonl')
         self.records: Dict[str, Dict] = {}
         if osp.isfile(self.records_path):
@@ -228,6 +228,13 @@ class Comparison:
                 for line in f:
                     record = json.loads(line)
                     self.records[record['key']] = record
+
+    def recipe_lr(self) -> Dict[str, float]:
+        """The learning rate of the training from scratch and of the DMSnp
+        retrain, as the configs set it: runs of another recipe are other settings."""
+        from mmengine.config import Config
+        return {kind: Config.fromfile(osp.join(ROOT, self.configs[kind])).optim_wrapper
+                .optimizer.lr for kind in ('supernet', 'retrain')}
 
     def _check_settings(self, settings: Dict) -> None:
         path = osp.join(self.work_dir, 'settings.json')
@@ -605,7 +612,7 @@ def parse_args(argv=None):
     parser.add_argument('--finetune-lr', type=float,
                         help='learning rate of the finetuning of the methods that start from '
                         'the trained supernet (DMSp, Torch-Pruning, mmrazor); from-scratch '
-                        'training and the DMSnp retrain keep the configs\' 0.1')
+                        'training and the DMSnp retrain keep the configs\' rate')
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs at a time, each with cpu_count / jobs intra-op threads '
                         '(default 2)')

@@ -16,7 +16,6 @@ model = dict(
     # True: retrain from freshly initialised weights instead of the searched ones
     reset_params=False,
 )
-optim_wrapper = dict(
-    _delete_=True,
-    optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-5, nesterov=True))
+# the supernet's optimizer, without the structure parameters' group of the search
+optim_wrapper = dict(_delete_=True, optimizer=_base_.optim_wrapper.optimizer)
 custom_hooks = [dict(type='mmrazor.ChannelsLastHook')]
