@@ -220,7 +220,7 @@ class Comparison:
         self.supernet, self.configs = supernet, SUPERNETS[supernet]
         self._check_settings(dict(supernet=supernet, epochs=epochs, train_images=train_images,
                                   test_images=test_images, capacity_target=capacity_target,
-                                  finetune_lr=finetune_lr, lr=self.recipe_lr()))
+                                  finetune_lr=finetune_lr, recipe=self.recipe()))
         self.records_path = osp.join(self.work_dir, 'runs.jsonl')
         self.records: Dict[str, Dict] = {}
         if osp.isfile(self.records_path):
@@ -229,12 +229,18 @@ class Comparison:
                     record = json.loads(line)
                     self.records[record['key']] = record
 
-    def recipe_lr(self) -> Dict[str, float]:
-        """The learning rate of the training from scratch and of the DMSnp
-        retrain, as the configs set it: runs of another recipe are other settings."""
+    def recipe(self) -> Dict[str, Dict]:
+        """The optimizer and learning-rate schedule of the training from scratch
+        and of the DMSnp retrain, as the configs set them: runs of another recipe
+        are other settings."""
         from mmengine.config import Config
-        return {kind: Config.fromfile(osp.join(ROOT, self.configs[kind])).optim_wrapper
-                .optimizer.lr for kind in ('supernet', 'retrain')}
+
+        def of(kind):
+            cfg = Config.fromfile(osp.join(ROOT, self.configs[kind]))
+            return json.loads(json.dumps(dict(optimizer=cfg.optim_wrapper.optimizer.to_dict(),
+                                              param_scheduler=cfg.param_scheduler)))
+
+        return {kind: of(kind) for kind in ('supernet', 'retrain')}
 
     def _check_settings(self, settings: Dict) -> None:
         path = osp.join(self.work_dir, 'settings.json')

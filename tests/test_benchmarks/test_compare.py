@@ -142,14 +142,17 @@ def test_records_of_other_settings_are_never_mixed_in(tmp_path):
         compare.Comparison(str(tmp_path / 'other'), epochs=4, train_images=100, supernet='vgg')
 
 
-def test_runs_of_another_learning_rate_are_other_settings(tmp_path, monkeypatch):
+def test_runs_of_another_recipe_are_other_settings(tmp_path, monkeypatch):
     comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
-    recipe = comparison.recipe_lr()
-    # the DMSnp retrain trains as the supernet does
-    assert recipe['supernet'] == recipe['retrain'] > 0
-    monkeypatch.setattr(compare.Comparison, 'recipe_lr',
-                        lambda self: dict(supernet=0.1, retrain=0.1))
-    with pytest.raises(ValueError, match=r"other settings.*'lr'"):
+    recipe = comparison.recipe()
+    # the DMSnp retrain trains as the supernet does, annealed within every run
+    assert recipe['supernet'] == recipe['retrain']
+    assert recipe['supernet']['optimizer']['lr'] > 0
+    assert recipe['supernet']['param_scheduler'][-1]['convert_to_iter_based']
+    slower = json.loads(json.dumps(recipe))
+    slower['supernet']['optimizer']['lr'] /= 3
+    monkeypatch.setattr(compare.Comparison, 'recipe', lambda self: slower)
+    with pytest.raises(ValueError, match=r"other settings.*'recipe'"):
         compare.Comparison(str(tmp_path), epochs=4, train_images=100)
 
 
