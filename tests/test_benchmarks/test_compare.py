@@ -111,9 +111,36 @@ def test_parallel_runs_train_a_seeds_supernet_once_and_record_every_run(tmp_path
                                                  'tp|0.25|0', 'tp|0.5|0']
 
 
+def test_the_dms_structure_from_scratch_retrains_the_dms_export_once_searched(
+        tmp_path, monkeypatch):
+    """dmsstruct and dms of one seed start together (--jobs 2): the search runs
+    once, and its export is retrained from scratch for the whole budget."""
+    import time
+
+    calls = []
+
+    def train(self, config, work_dir, epochs, seed, opts):
+        calls.append((osp.relpath(work_dir, tmp_path), epochs, opts))
+        time.sleep(0.2)
+        return 'Epoch(val) [1][1/1]  accuracy/top1: 80.0000'
+
+    monkeypatch.setattr(compare.Comparison, 'train', train)
+    monkeypatch.setattr(compare.Comparison, 'structure_fields',
+                        staticmethod(lambda subnet_dir: dict(flops_ratio=0.25)))
+    monkeypatch.setattr(compare, 'report', lambda *args: 'the report')
+    compare.main(['--methods', 'dms', 'dmsstruct', '--targets', '0.25', '--seeds', '0',
+                  '--jobs', '2', '--work-dir', str(tmp_path)])
+    runs = [(work, epochs) for work, epochs, _ in calls]
+    assert sorted(runs) == [('dms_t0.25_seed0/retrain', 2), ('dms_t0.25_seed0/search', 2),
+                            ('dmsstruct_t0.25_seed0/train', 4)]
+    opts = dict(o.split('=', 1) for o in calls[-1][2])
+    assert opts['model.subnet'] == f'{tmp_path}/dms_t0.25_seed0/search/dms_export/subnet.json'
+    assert opts['model.checkpoint'] == 'None' and opts['model.reset_params'] == 'True'
+
+
 def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeypatch):
     comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=20000,
-                                    finetune_lr=0.1)
+                                    finetune_lr=compare.PRESETS['demo']['finetune_lr'])
     _record(comparison, 'dms', 0.25, 0, 80.0)
     _record(comparison, 'uniform', 0.25, 0, 78.0)
 
