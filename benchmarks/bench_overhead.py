@@ -110,6 +110,10 @@ def main():
     parser.add_argument('--channels-last', action='store_true',
                         help='also time both steps with the models channels-last (what '
                         'ChannelsLastHook does), side by side with the NCHW ones')
+    parser.add_argument('--bf16', action='store_true',
+                        help='also time both steps under CPU autocast in bfloat16 (what '
+                        '`--amp` does on a CPU), side by side, in the layout of the last '
+                        'pair (channels-last with --channels-last)')
     parser.add_argument('--at', type=float, default=1.0,
                         help='FLOPs ratio of the structure the search holds (1: its start)')
     args = parser.parse_args()
@@ -137,11 +141,12 @@ def main():
         to_channels_last(models[2])
         to_channels_last(models[3])
 
-    def train_step(model):
+    def train_step(model, bf16=False):
         optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
 
         def step():
-            losses = model(inputs, samples, mode='loss')
+            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
+                losses = model(inputs, samples, mode='loss')
             optimizer.zero_grad()
             sum(v for k, v in losses.items() if 'loss' in k).backward()
             optimizer.step()
@@ -156,12 +161,20 @@ def main():
             step()
         return (time.perf_counter() - start) / repeat
 
-    times = time_steps([train_step(model) for model in models], args.iters)
+    steps = [train_step(model) for model in models]
+    if args.bf16:  # the same two models (the last pair) in bfloat16
+        steps += [train_step(models[-2], True), train_step(models[-1], True)]
+    times = time_steps(steps, args.iters)
     t_plain, t_dms = times[:2]
     layout = {}
     if args.channels_last:
         layout = dict(plain_nhwc_s=times[2], dms_nhwc_s=times[3],
                       plain_nhwc_ratio=times[2] / t_plain, dms_nhwc_ratio=times[3] / t_dms)
+    if args.bf16:
+        fp32 = times[len(models) - 2:len(models)]
+        layout.update(plain_bf16_s=times[-2], dms_bf16_s=times[-1],
+                      plain_bf16_ratio=times[-2] / fp32[0], dms_bf16_ratio=times[-1] / fp32[1],
+                      dms_bf16_over_plain_bf16=times[-1] / times[-2])
     kind = algorithm.target_kind
     parts = dict(
         masks=alone(lambda: mutator.refresh_masks('track')),

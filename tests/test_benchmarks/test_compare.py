@@ -140,7 +140,8 @@ def test_the_dms_structure_from_scratch_retrains_the_dms_export_once_searched(
 
 def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeypatch):
     comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=20000,
-                                    finetune_lr=compare.PRESETS['demo']['finetune_lr'])
+                                    finetune_lr=compare.PRESETS['demo']['finetune_lr'],
+                                    precision=compare.auto_precision())
     _record(comparison, 'dms', 0.25, 0, 80.0)
     _record(comparison, 'uniform', 0.25, 0, 78.0)
 
@@ -178,9 +179,45 @@ def test_runs_of_another_recipe_are_other_settings(tmp_path, monkeypatch):
     assert recipe['supernet']['param_scheduler'][-1]['convert_to_iter_based']
     slower = json.loads(json.dumps(recipe))
     slower['supernet']['optimizer']['lr'] /= 3
-    monkeypatch.setattr(compare.Comparison, 'recipe', lambda self: slower)
-    with pytest.raises(ValueError, match=r"other settings.*'recipe'"):
-        compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+    in_bfloat16 = json.loads(json.dumps(recipe))
+    in_bfloat16['retrain']['wrapper'] = ['AmpOptimWrapper', 'bfloat16']
+    for other in (slower, in_bfloat16):
+        monkeypatch.setattr(compare.Comparison, 'recipe', lambda self, other=other: other)
+        with pytest.raises(ValueError, match=r"other settings.*'recipe'"):
+            compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+
+
+def test_bfloat16_runs_train_in_autocast_and_are_other_settings(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr(compare, 'run_tool', lambda args, log, threads: calls.append(args))
+    for precision in compare.PRECISIONS:
+        comparison = compare.Comparison(str(tmp_path / precision), epochs=4, train_images=100,
+                                        precision=precision)
+        comparison.train('configs/x.py', str(tmp_path / 'run'), 2, 0, ['model.a=1'])
+    float32, bfloat16 = calls
+    amp = ['optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=bfloat16']
+    assert not set(amp) & set(float32)
+    assert bfloat16 == float32[:-1] + amp + ['model.a=1']
+    with pytest.raises(ValueError, match=r"other settings.*'precision': \('float32', "
+                       r"'bfloat16'\)"):
+        compare.Comparison(str(tmp_path / 'float32'), epochs=4, train_images=100,
+                           precision='bfloat16')
+    with pytest.raises(ValueError, match="precision must be one of"):
+        compare.Comparison(str(tmp_path / 'other'), epochs=4, train_images=100,
+                           precision='float16')
+
+
+@pytest.mark.parametrize('flags,precision', [('fpu avx512f amx_bf16 amx_tile', 'bfloat16'),
+                                             ('fpu avx512f avx512_bf16', 'bfloat16'),
+                                             ('fpu avx2 avx512f', 'float32')])
+def test_auto_precision_takes_bfloat16_where_the_cpu_has_it(tmp_path, monkeypatch, flags,
+                                                             precision):
+    import torch
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    cpuinfo = tmp_path / 'cpuinfo'
+    cpuinfo.write_text(f'processor\t: 0\nflags\t\t: {flags}\n')
+    assert compare.auto_precision(str(cpuinfo)) == precision
+    assert compare.auto_precision(str(tmp_path / 'missing')) == 'float32'
 
 
 @pytest.mark.parametrize('supernet', sorted(compare.SUPERNETS))
