@@ -3,8 +3,9 @@
 Each module documents the problem, the fix and the upstream versions it was
 written for (``FIXED_FOR``), and offers ``apply()`` (idempotent) and
 ``is_applied()``. :func:`apply_all` runs when ``dms_mm`` is imported, before
-anything else of dms_mm. ``tests/test_compat`` checks every fix and fails when
-an installed version leaves a fix's range.
+anything else of dms_mm. A fix in :data:`PER_MODEL_FIXES` acts on a model
+instead, where dms_mm calls it (it has no ``apply()``). ``tests/test_compat``
+checks every fix and fails when an installed version leaves a fix's range.
 """
 from . import (
     checkpoint_safe_globals,
@@ -15,12 +16,14 @@ from . import (
     dynamic_sync_batchnorm,
     mmrazor_groupfisher_adaptive_padding,
     mmrazor_quantization,
+    onednn_strided_1x1_nhwc,
     package_scoped_configs,
 )
 
 FIXES = (mmrazor_quantization, checkpoint_safe_globals, checkpoint_unreadable, cpu_distributed,
          cpu_amp, package_scoped_configs, cpu_sync_batchnorm, dynamic_sync_batchnorm,
          mmrazor_groupfisher_adaptive_padding)
+PER_MODEL_FIXES = (onednn_strided_1x1_nhwc, )
 
 
 def apply_all() -> None:
@@ -29,4 +32,4 @@ def apply_all() -> None:
         fix.apply()
 
 
-__all__ = ['FIXES', 'apply_all']
+__all__ = ['FIXES', 'PER_MODEL_FIXES', 'apply_all']
