@@ -36,7 +36,8 @@ dms-*         the ablation: the ``dms`` row with one search setting changed
 FLOPs are counted by mmengine on every exported static model. Every run goes
 through the ordinary tools (``tools/train.py`` with the configs under
 ``configs/``); its record lands in ``WORK_DIR/runs.jsonl`` as soon as it ends,
-and a second call skips what is recorded, so an interrupted comparison resumes.
+and a second call skips what is recorded, so an interrupted comparison resumes
+(a run recorded as failed is tried again; ``--report-only`` lists it as failed).
 Runs go ``--jobs`` at a time (default 2), each with ``cpu_count / jobs``
 intra-op threads (a seed's trained supernet is made once, whoever needs it).
 Every run trains in one precision (``--precision``): by default in bfloat16
@@ -239,6 +240,7 @@ class Comparison:
                                   recipe=self.recipe()))
         self.records_path = osp.join(self.work_dir, 'runs.jsonl')
         self.records: Dict[str, Dict] = {}
+        self._tried = set()
         if osp.isfile(self.records_path):
             with open(self.records_path) as f:
                 for line in f:
@@ -342,8 +344,11 @@ class Comparison:
         with self._records_lock:
             lock = self._run_locks.setdefault(key, threading.Lock())
         with lock:  # a run another one needs (dmsstruct: dms) starts once
-            if key in self.records:
-                return self.records[key]
+            record = self.records.get(key)
+            # a failure of an earlier call is tried again, one of this call is kept
+            if record and ('failed' not in record or key in self._tried):
+                return record
+            self._tried.add(key)
             return self._start(method, target, seed, key)
 
     def _start(self, method: str, target: Optional[float], seed: int, key: str) -> Dict:

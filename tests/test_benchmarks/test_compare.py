@@ -80,6 +80,26 @@ def test_report_gives_paired_differences_and_says_who_wins(tmp_path):
     assert again.run('dms', 0.5, 1)['top1'] == 71.0
 
 
+def test_a_run_that_failed_is_tried_again_by_the_next_call_only(tmp_path, monkeypatch):
+    attempts = []
+
+    def run_uniform(self, work, target, seed):
+        attempts.append(seed)
+        if len(attempts) == 1:
+            raise compare.RunFailed('killed by the machine')
+        return dict(top1=80.0, flops_ratio=target)
+
+    monkeypatch.setattr(compare.Comparison, '_run_uniform', run_uniform)
+    first = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+    assert 'killed by the machine' in first.run('uniform', 0.5, 0)['failed']
+    # within one call the failure stands (a run that needs it does not start it again)
+    assert 'failed' in first.run('uniform', 0.5, 0) and attempts == [0]
+    second = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+    assert second.run('uniform', 0.5, 0)['top1'] == 80.0 and attempts == [0, 0]
+    third = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+    assert third.run('uniform', 0.5, 0)['top1'] == 80.0 and attempts == [0, 0]
+
+
 def test_parallel_runs_train_a_seeds_supernet_once_and_record_every_run(tmp_path,
                                                                           monkeypatch):
     """--jobs 2: Torch-Pruning at two targets of one seed start together; both
