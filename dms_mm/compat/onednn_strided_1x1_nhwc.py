@@ -27,7 +27,6 @@ Fix:
 Versions:
     Written for torch 2.x on x86 CPUs (oneDNN 3.x), checked on torch 2.13.0.
 """
-import weakref
 from typing import List
 
 import torch
@@ -38,9 +37,6 @@ FIXED_FOR = {'torch': '>=2.0'}
 #: Fewer input channels per group than this keeps a strided 1x1 convolution in
 #: NCHW (oneDNN's channel block is 8 on AVX2, 16 on AVX-512).
 MIN_NHWC_INPUT_CHANNELS = 16
-
-_HOOKED: 'weakref.WeakSet[nn.Module]' = weakref.WeakSet()
-
 
 def affected(conv: nn.Module) -> bool:
     """Whether training ``conv`` channels-last on a CPU reaches the broken
@@ -88,8 +84,7 @@ def keep_nchw(model: nn.Module) -> List[str]:
         if not affected(module):
             continue
         module.weight.data = _nchw(module.weight.data)
-        if module not in _HOOKED:
+        if _nchw_input not in module._forward_pre_hooks.values():  # a copy keeps its hook
             module.register_forward_pre_hook(_nchw_input)
-            _HOOKED.add(module)
         names.append(name)
     return names

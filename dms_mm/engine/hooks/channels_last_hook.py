@@ -8,7 +8,7 @@ from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmrazor.registry import HOOKS
 
-from dms_mm.compat.onednn_strided_1x1_nhwc import keep_nchw
+from dms_mm.compat.onednn_strided_1x1_nhwc import MIN_NHWC_INPUT_CHANNELS, keep_nchw
 
 
 def to_channels_last(model: torch.nn.Module) -> Tuple[int, List[str]]:
@@ -63,9 +63,10 @@ class ChannelsLastHook(Hook):
             text = (f'ChannelsLastHook: the {count} 4-d parameters and buffers of '
                     f'{type(model).__name__} are channels-last (NHWC)')
             if kept:
-                text += (f'; {len(kept)} strided 1x1 convolution(s) with fewer than 16 input '
-                         f'channels train in NCHW, where oneDNN\'s channels-last weight '
-                         f'gradient fails (oneDNN issue 6035): {", ".join(kept)}')
+                text += (f'; {len(kept)} strided 1x1 convolution(s) with fewer than '
+                         f'{MIN_NHWC_INPUT_CHANNELS} input channels train in NCHW, where '
+                         f'oneDNN\'s channels-last weight gradient fails (oneDNN issue 6035): '
+                         f'{", ".join(kept)}')
             print_log(text, logger='current')
             self._logged = True
 
