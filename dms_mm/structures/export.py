@@ -75,24 +75,12 @@ def round_widths(mutator, divisor: int) -> None:
                                    int(math.ceil(rounded / mutable.group_size))))
 
 
-@torch.no_grad()
-def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
-                    steps: int = 40, mutables: Optional[list] = None) -> float:
-    """Scale every searched keep ratio by one multiplier ``s`` so that the
-    hard resource ratio lands on the target: the largest ``s`` whose ratio is
-    at most ``target_ratio``, found by bisection in ``steps`` steps.
-
-    ``mutables`` limits the scaling to those (e.g. the channel units alone,
-    with the depth held); by default every searched mutable scales.
-
-    Returns:
-        float: The ratio reached.
-
-    Raises:
-        ValueError: If even the smallest structure the bounds allow is above
-            the target. The keep ratios are then left as they were.
-    """
-    mutables = _searched_mutables(mutator) if mutables is None else list(mutables)
+def _bisect_scale(mutator, mutables: list, target_ratio: float, kind: str,
+                  steps: int) -> float:
+    """Multiply the keep ratios of ``mutables`` by the largest ``s`` whose
+    hard ``kind`` ratio is at most ``target_ratio`` (bisection); return the
+    ratio reached. Raises ValueError, with nothing changed, if ``s = 0`` is
+    already above the target."""
     original = [m.keep_ratio.item() for m in mutables]
     supernet = mutator.supernet_flops if kind == 'flops' else mutator.supernet_params
 
@@ -120,6 +108,42 @@ def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
         else:
             high = mid
     return ratio_at(low)
+
+
+@torch.no_grad()
+def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
+                    steps: int = 40, mutables: Optional[list] = None) -> float:
+    """Scale every searched keep ratio by one multiplier ``s`` so that the
+    hard resource ratio lands on the target: the largest ``s`` whose ratio is
+    at most ``target_ratio``, found by bisection in ``steps`` steps.
+
+    A block switches on or off as a whole, so one factor for widths and depth
+    together can stop well under the target (where its next step would add a
+    block). With the default ``mutables``, the widths (channel units and
+    attention dims) are then scaled once more by a second common factor, the
+    depth held, which lands within a channel's cost of the target. Every
+    width keeps its ratio to the others.
+
+    ``mutables`` limits the scaling to those (e.g. the channel units alone,
+    with the depth held), in one pass; by default every searched mutable
+    scales.
+
+    Returns:
+        float: The ratio reached.
+
+    Raises:
+        ValueError: If even the smallest structure the bounds allow is above
+            the target. The keep ratios are then left as they were.
+    """
+    if mutables is not None:
+        return _bisect_scale(mutator, list(mutables), target_ratio, kind, steps)
+    searched = _searched_mutables(mutator)
+    reached = _bisect_scale(mutator, searched, target_ratio, kind, steps)
+    stages = {id(stage) for stage in mutator.stages}
+    widths = [m for m in searched if id(m) not in stages]
+    if widths and len(widths) < len(searched):
+        reached = _bisect_scale(mutator, widths, target_ratio, kind, steps)
+    return reached
 
 
 def write_export(out_dir: str, subnet: Dict, static: nn.Module) -> Tuple[str, str]:

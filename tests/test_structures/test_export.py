@@ -84,6 +84,31 @@ def test_scale_to_target_lands_on_the_target_and_refuses_the_unreachable():
     assert [m.keep_ratio.item() for m in mutator.dms_mutables()] == before
 
 
+def test_scale_to_target_grows_the_widths_where_a_block_stops_the_common_factor():
+    _, mutator = dms_model('resnet18')
+    randomize_structure(mutator, seed=1)
+    # one factor for widths and blocks stops a third of the way to 0.4: its next
+    # step switches a block on
+    joint = scale_to_target(mutator, 0.4, mutables=_searched(mutator))
+    assert joint < 0.34
+    blocks = [stage.num_kept for stage in mutator.stages]
+    randomize_structure(mutator, seed=1)
+    reached = scale_to_target(mutator, 0.4)
+    assert 0.396 <= reached <= 0.4
+    # the depth of the common factor is held; the widths keep their order
+    assert [stage.num_kept for stage in mutator.stages] == blocks
+    ratios = [u.mutable_channel.current_choice for u in mutator.searchable_units]
+    randomize_structure(mutator, seed=1)
+    drawn = [u.mutable_channel.current_choice for u in mutator.searchable_units]
+    pairs = [(i, j) for i in range(len(drawn)) for j in range(len(drawn))]
+    assert all(ratios[i] <= ratios[j] for i, j in pairs if drawn[i] < drawn[j])
+
+
+def _searched(mutator):
+    units = [u.mutable_channel for u in mutator.searchable_units]
+    return units + list(mutator.stages)
+
+
 def _export(tmp_path, name='mobilenet-v2', seed=5):
     model, mutator = dms_model(name)
     randomize_structure(mutator, seed=seed)
