@@ -18,6 +18,8 @@ dmsp          DMS from a trained supernet (DMSp): supernet ``E/2``, search
               ``E/4``, finetune ``E/4``
 tp            Torch-Pruning 1.6.1 from the trained supernet (``E/2``): group
               Taylor importance, global, iterative, then finetune ``E/2``
+tp-l2         the same with Torch-Pruning's other recommended importance, the
+              group L2 norm of the weights (no gradients)
 mmrazor       mmrazor's GroupFisher from the trained supernet, then finetune;
               if it cannot run, the report says why
 dmsstruct     the structure of the ``dms`` run of the same seed, trained from scratch
@@ -26,8 +28,9 @@ dmsstruct     the structure of the ``dms`` run of the same seed, trained from sc
 scaleup       the paper's scale-up: the supernet grown 1.5x wider and 2x deeper,
               searched down to the supernet's FLOPs (``E/2``), retrained
               (``E/2``); compared with the supernet row
-capacity      uniform scaling to ``--capacity-target`` (12.5 %): the task must
-              separate it from the supernet by at least 5 points
+capacity      uniform scaling to ``--capacity-target`` (12.5 %; its records are
+              kept per target): the task must separate it from the supernet by
+              at least 5 points
 dms-*         the ablation: the ``dms`` row with one search setting changed
               (``ABLATIONS``: warm-up, schedule, λ_res, structure lr, one-sided
               loss, refine phase, importance decay)
@@ -116,11 +119,12 @@ ABLATIONS = {
 }
 # the methods whose runs train a model at the target's FLOPs only (the cheapest runs)
 PRUNED_ONLY = ('uniform', 'random', 'capacity', 'dmsstruct')
-METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'mmrazor',
+METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'tp-l2', 'mmrazor',
            'scaleup', 'dmsstruct') + tuple(ABLATIONS)
 NAMES = dict(supernet='Supernet', capacity='Uniform (capacity check)',
              uniform='Uniform scaling', random='Random structure', dms='DMS from scratch (DMSnp)',
              dmsp='DMS from the trained supernet (DMSp)', tp='Torch-Pruning 1.6.1 (group Taylor)',
+             **{'tp-l2': 'Torch-Pruning 1.6.1 (group L2 norm)'},
              mmrazor='mmrazor GroupFisher', scaleup='DMS scale-up (1.5x width, 2x depth)',
              dmsstruct="DMSnp's structure trained from scratch",
              **{k: f'DMSnp ablation: {v[0]}' for k, v in ABLATIONS.items()})
@@ -195,7 +199,8 @@ class Comparison:
         work_dir (str): Where every run, the records and the report go.
         epochs (int): The training budget ``E`` of every method.
         train_images (int): Images of the glyphs train split.
-        capacity_target (float): FLOPs ratio of the capacity check.
+        capacity_target (float): FLOPs ratio of the capacity check (its runs
+            are recorded under their target, so that one folder holds several).
         finetune_lr (float): Learning rate of the finetunes from trained weights
             (DMSp, Torch-Pruning, mmrazor).
         test_images (int): Images of the glyphs test split.
@@ -235,9 +240,8 @@ class Comparison:
             raise ValueError(f'unknown supernet {supernet!r}; one of {sorted(SUPERNETS)}')
         self.supernet, self.configs = supernet, SUPERNETS[supernet]
         self._check_settings(dict(supernet=supernet, epochs=epochs, train_images=train_images,
-                                  test_images=test_images, capacity_target=capacity_target,
-                                  finetune_lr=finetune_lr, precision=precision,
-                                  recipe=self.recipe()))
+                                  test_images=test_images, finetune_lr=finetune_lr,
+                                  precision=precision, recipe=self.recipe()))
         self.records_path = osp.join(self.work_dir, 'runs.jsonl')
         self.records: Dict[str, Dict] = {}
         self._tried = set()
@@ -359,7 +363,7 @@ class Comparison:
                 _, options, *split = ABLATIONS[method]
                 fields = self._run_dms(work, target, seed, options, *split)
             else:
-                fields = getattr(self, f'_run_{method}')(work, target, seed)
+                fields = getattr(self, f'_run_{method.replace("-", "_")}')(work, target, seed)
         except RunFailed as e:
             return self.record(key, method=method, target=target, seed=seed, failed=str(e),
                                seconds=time.time() - start)
@@ -383,7 +387,7 @@ class Comparison:
         return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
 
     def _run_capacity(self, work, target, seed):
-        return self._run_uniform(work, self.capacity_target, seed)
+        return self._run_uniform(work, target, seed)
 
     def _run_random(self, work, target, seed):
         from benchmarks.subnets import random_subnet
@@ -449,10 +453,13 @@ class Comparison:
                            osp.join(subnet_dir, 'pruned.pth'), lr=self.finetune_lr)
         return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
 
-    def _run_tp(self, work, target, seed):
+    def _run_tp(self, work, target, seed, importance='taylor'):
         from benchmarks.tp_prune import tp_prune
         return self._run_pruner(work, target, seed, lambda out, ckpt: tp_prune(
-            osp.join(ROOT, self.configs['search']), ckpt, target, out, seed=seed))
+            osp.join(ROOT, self.configs['search']), ckpt, target, out, importance, seed=seed))
+
+    def _run_tp_l2(self, work, target, seed):
+        return self._run_tp(work, target, seed, importance='l2')
 
     def _run_mmrazor(self, work, target, seed):
         from benchmarks.mmrazor_prune import mmrazor_prune
@@ -483,8 +490,10 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
         '| --- | --- | --- | --- | --- | --- | --- | --- |']
     groups = []
     for method in methods:
-        if method in ('supernet', 'capacity', 'scaleup'):
+        if method in ('supernet', 'scaleup'):
             groups.append((method, None))
+        elif method == 'capacity':
+            groups.append((method, comparison.capacity_target))
         else:
             groups += [(method, t) for t in targets]
     for method, target in groups:
@@ -499,9 +508,8 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
         m, s = mean_std(top1)
         ratio = statistics.mean(r['flops_ratio'] for r in ok)
         params = statistics.mean(r['params'] for r in ok) / 1e6
-        shown_target = ('1.0' if method == 'supernet' else f'{comparison.capacity_target}'
-                        if method == 'capacity' else 'supernet FLOPs' if method == 'scaleup'
-                        else f'{target}')
+        shown_target = ('1.0' if method == 'supernet' else 'supernet FLOPs'
+                        if method == 'scaleup' else f'{target}')
         delta = ''
         if method not in ('dms', 'supernet', 'capacity', 'scaleup') and target is not None:
             pairs = [(r['top1'], records.get(f'dms|{target}|{r["seed"]}')) for r in ok]
@@ -585,7 +593,7 @@ def verdict(records, targets, seeds, capacity_target) -> str:
     """What the numbers say, in words: DMS against every other method."""
     out = []
     sup = [records.get(f'supernet|None|{s}') for s in seeds]
-    cap = [records.get(f'capacity|None|{s}') for s in seeds]
+    cap = [records.get(f'capacity|{capacity_target}|{s}') for s in seeds]
     gaps = [a['top1'] - b['top1'] for a, b in zip(sup, cap)
             if a and b and 'failed' not in a and 'failed' not in b]
     if gaps:
@@ -593,7 +601,7 @@ def verdict(records, targets, seeds, capacity_target) -> str:
                    f'its FLOPs by {statistics.mean(gaps):+.2f} points on average '
                    f'(per seed {", ".join(f"{g:+.2f}" for g in gaps)}).')
     for target in targets:
-        for method in ('uniform', 'random', 'dmsp', 'tp', 'mmrazor', *ABLATIONS):
+        for method in ('uniform', 'random', 'dmsp', 'tp', 'tp-l2', 'mmrazor', *ABLATIONS):
             diffs = []
             for s in seeds:
                 a, b = records.get(f'dms|{target}|{s}'), records.get(f'{method}|{target}|{s}')
@@ -715,8 +723,10 @@ def main(argv=None) -> str:
     jobs = []
     for seed in ([] if args.report_only else args.seeds):
         for method in args.methods:
-            if method in ('supernet', 'capacity', 'scaleup'):
+            if method in ('supernet', 'scaleup'):
                 jobs.append((method, None, seed))
+            elif method == 'capacity':
+                jobs.append((method, args.capacity_target, seed))
             else:
                 jobs += [(method, t, seed) for t in args.targets]
     # the runs that train only a pruned model go last, so that the pool does not end with

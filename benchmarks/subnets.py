@@ -1,8 +1,12 @@
 """Structures for the baselines of the comparison, as dms_mm subnet files.
 
-* :func:`uniform_subnet`: the supernet scaled uniformly: one keep ratio for
-  every channel unit and every stage's removable blocks, the first channels and
-  blocks kept, scaled so that the FLOPs land on the target.
+* :func:`uniform_subnet`: the supernet scaled uniformly: one common factor for
+  every channel unit and every stage's removable blocks, then the widths alone
+  by a second one (the depth held), so the structure has one width ratio and
+  one depth ratio, the first channels and blocks kept; then one more channel
+  for the units that rounded down furthest while the FLOPs stay under the
+  target (:func:`round_up_widths`): every width is within a channel of the
+  common ratio, and the FLOPs within a channel's cost of the target.
 * :func:`random_subnet`: a random structure at the same FLOPs, the control every
   search must beat: random keep ratios per unit and per stage, random kept
   channels and blocks, all scaled by one factor onto the target, then the
@@ -116,6 +120,38 @@ def fill_to_target(mutator, target: float, generator: torch.Generator,
     return reached
 
 
+@torch.no_grad()
+def round_up_widths(mutator, target: float) -> float:
+    """Give the units that one common width ratio rounded down furthest one
+    more channel each, in that order, while the FLOPs stay at most ``target``.
+
+    A common ratio moves all units of a width at once, so its FLOPs move in
+    steps of several percent; one channel more or less per unit is within its
+    rounding.
+
+    Returns:
+        float: The FLOPs ratio reached.
+    """
+    units = [u.mutable_channel for u in mutator.searchable_units]
+    ratio = mutator.units[0].mutable_channel.current_choice
+
+    def shortfall(mutable):
+        return ratio * mutable.num_elements - mutable.num_kept
+
+    reached = float(mutator.soft_resources()['flops']) / mutator.supernet_flops
+    for mutable in sorted(units, key=shortfall, reverse=True):
+        kept = mutable.num_kept
+        if kept >= mutable.num_elements or shortfall(mutable) <= 0:
+            continue
+        mutable.set_keep_count(kept + 1)
+        now = float(mutator.soft_resources()['flops']) / mutator.supernet_flops
+        if now <= target:
+            reached = now
+        else:
+            mutable.set_keep_count(kept)
+    return reached
+
+
 def _scaled_structure(config_path: str, target: float, out_dir: str, method: Dict,
                       initialise: Callable, generator: Optional[torch.Generator] = None) -> Dict:
     model, mutator, info = prepared_supernet(config_path)
@@ -123,11 +159,13 @@ def _scaled_structure(config_path: str, target: float, out_dir: str, method: Dic
         for mutable in mutator.dms_mutables():
             initialise(mutable)
     reached = scale_to_target(mutator, target)
+    if method['name'] == 'uniform':
+        method['keep_ratio'] = mutator.units[0].mutable_channel.current_choice
+        method['depth_ratio'] = [stage.keep_ratio.item() for stage in mutator.stages]
+        reached = round_up_widths(mutator, target)
     if generator is not None:
         reached = fill_to_target(mutator, target, generator)
     method = dict(method, reached_soft_ratio=reached)
-    if method['name'] == 'uniform':
-        method['keep_ratio'] = mutator.units[0].mutable_channel.current_choice
     return write_structure(model, mutator, info, target, out_dir, method)
 
 

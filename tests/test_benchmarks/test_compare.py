@@ -28,6 +28,18 @@ def test_uniform_scales_every_width_and_stage_alike(repo_root, tmp_path):
         assert n == pytest.approx(keep * unit['num_channels'], abs=1)
 
 
+def test_uniform_lands_on_the_target_with_one_width_and_one_depth_ratio(repo_root, tmp_path):
+    # one common factor stopped at 0.2435 here (all units of a width move at once)
+    subnet = uniform_subnet(osp.join(repo_root, compare.SUPERNETS['resnet18']['search']), 0.25,
+                            str(tmp_path))
+    assert 0.2475 <= _ratio(subnet) <= 0.25
+    method = subnet['resources']['method']
+    assert len(set(method['depth_ratio'])) == 1
+    for unit in subnet['units']:
+        assert len(unit['kept']) == pytest.approx(method['keep_ratio'] * unit['num_channels'],
+                                                  abs=1)
+
+
 def test_random_structures_differ_by_seed_at_the_same_flops(repo_root, tmp_path):
     first = random_subnet(osp.join(repo_root, SEARCH), 0.5, 0, str(tmp_path / 'a'))
     second = random_subnet(osp.join(repo_root, SEARCH), 0.5, 1, str(tmp_path / 'b'))
@@ -172,6 +184,20 @@ def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeyp
     text = compare.main(['--preset', 'demo', '--report-only', '--work-dir', str(tmp_path)])
     assert '| Uniform scaling | 0.25 | 0.500 | 1.000 | 78.00 ± 0.00 | 1 | +2.00 ' in text
     assert 'Torch-Pruning' not in text.split('### Structures')[0]  # not run, not shown
+
+
+def test_capacity_checks_at_two_targets_share_a_folder(tmp_path):
+    for seed, top1 in enumerate((90.0, 91.0)):
+        comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+        _record(comparison, 'supernet', None, seed, top1 + 5.5, ratio=1.0)
+        _record(comparison, 'capacity', 0.125, seed, top1, ratio=0.125)
+        _record(comparison, 'capacity', 0.1, seed, top1 - 1.0, ratio=0.1)
+    for target, gap in ((0.125, '+5.50'), (0.1, '+6.50')):
+        comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=100,
+                                        capacity_target=target)
+        text = compare.report(comparison, ['supernet', 'capacity'], [0.25], [0, 1], 'cmd')
+        assert f'| Uniform (capacity check) | {target} | {target:.3f} |' in text
+        assert f'uniform scaling to {target} of its FLOPs by {gap} points' in text
 
 
 def test_budget_must_split_into_the_phases(tmp_path):
