@@ -5,8 +5,8 @@
   by a second one (the depth held), so the structure has one width ratio and
   one depth ratio, the first channels and blocks kept; then one more channel
   for the units that rounded down furthest while the FLOPs stay under the
-  target (:func:`round_up_widths`): every width is within a channel of the
-  common ratio, and the FLOPs within a channel's cost of the target.
+  target (:func:`dms_mm.structures.round_up_widths`): every width is within a
+  channel of the common ratio.
 * :func:`random_subnet`: a random structure at the same FLOPs, the control every
   search must beat: random keep ratios per unit and per stage, random kept
   channels and blocks, all scaled by one factor onto the target, then the
@@ -29,7 +29,7 @@ from mmrazor.registry import MODELS
 
 import dms_mm  # noqa: F401  (registers the DMS classes, applies the compat fixes)
 from dms_mm.mutators import DMSMutator
-from dms_mm.structures import build_subnet, scale_to_target, to_static
+from dms_mm.structures import build_subnet, round_up_widths, scale_to_target, to_static
 from dms_mm.structures.export import count_static
 from dms_mm.structures.subnet import to_plain
 
@@ -120,46 +120,16 @@ def fill_to_target(mutator, target: float, generator: torch.Generator,
     return reached
 
 
-@torch.no_grad()
-def round_up_widths(mutator, target: float) -> float:
-    """Give the units that one common width ratio rounded down furthest one
-    more channel each, in that order, while the FLOPs stay at most ``target``.
-
-    A common ratio moves all units of a width at once, so its FLOPs move in
-    steps of several percent; one channel more or less per unit is within its
-    rounding.
-
-    Returns:
-        float: The FLOPs ratio reached.
-    """
-    units = [u.mutable_channel for u in mutator.searchable_units]
-    ratio = mutator.units[0].mutable_channel.current_choice
-
-    def shortfall(mutable):
-        return ratio * mutable.num_elements - mutable.num_kept
-
-    reached = float(mutator.soft_resources()['flops']) / mutator.supernet_flops
-    for mutable in sorted(units, key=shortfall, reverse=True):
-        kept = mutable.num_kept
-        if kept >= mutable.num_elements or shortfall(mutable) <= 0:
-            continue
-        mutable.set_keep_count(kept + 1)
-        now = float(mutator.soft_resources()['flops']) / mutator.supernet_flops
-        if now <= target:
-            reached = now
-        else:
-            mutable.set_keep_count(kept)
-    return reached
-
-
 def _scaled_structure(config_path: str, target: float, out_dir: str, method: Dict,
                       initialise: Callable, generator: Optional[torch.Generator] = None) -> Dict:
     model, mutator, info = prepared_supernet(config_path)
     with torch.no_grad():
         for mutable in mutator.dms_mutables():
             initialise(mutable)
-    reached = scale_to_target(mutator, target)
-    if method['name'] == 'uniform':
+    uniform = method['name'] == 'uniform'
+    reached = scale_to_target(mutator, target, round_up=not uniform)
+    if uniform:
+        # the common ratios, before the widths they round down get one element more
         method['keep_ratio'] = mutator.units[0].mutable_channel.current_choice
         method['depth_ratio'] = [stage.keep_ratio.item() for stage in mutator.stages]
         reached = round_up_widths(mutator, target)

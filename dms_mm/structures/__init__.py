@@ -5,6 +5,7 @@ from .export import (
                      architecture_config,
                      count_static,
                      export_subnet,
+                     round_up_widths,
                      round_widths,
                      scale_to_target,
 )
@@ -22,5 +23,5 @@ __all__ = [
     'PRUNED_FILE', 'SUBNET_FILE', 'SUBNET_FORMAT', 'PrunedCheckpointError', 'SubnetError',
     'apply_subnet', 'architecture_config', 'build_dms_sub_model', 'build_subnet',
     'count_static', 'export_subnet', 'load_pruned_weights', 'load_subnet', 'removed_blocks',
-    'round_widths', 'scale_to_target', 'to_static'
+    'round_up_widths', 'round_widths', 'scale_to_target', 'to_static'
 ]

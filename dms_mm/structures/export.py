@@ -112,7 +112,8 @@ def _bisect_scale(mutator, mutables: list, target_ratio: float, kind: str,
 
 @torch.no_grad()
 def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
-                    steps: int = 40, mutables: Optional[list] = None) -> float:
+                    steps: int = 40, mutables: Optional[list] = None,
+                    round_up: bool = True) -> float:
     """Scale every searched keep ratio by one multiplier ``s`` so that the
     hard resource ratio lands on the target: the largest ``s`` whose ratio is
     at most ``target_ratio``, found by bisection in ``steps`` steps.
@@ -121,12 +122,15 @@ def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
     together can stop well under the target (where its next step would add a
     block). With the default ``mutables``, the widths (channel units and
     attention dims) are then scaled once more by a second common factor, the
-    depth held, which lands within a channel's cost of the target. Every
-    width keeps its ratio to the others.
+    depth held, and the widths that this factor rounds down get one more
+    element where the target allows (:func:`round_up_widths`): one factor
+    moves every width at once, so an expensive width at its rounding edge
+    would stop it. Every width stays within one element of its scaled ratio.
 
     ``mutables`` limits the scaling to those (e.g. the channel units alone,
     with the depth held), in one pass; by default every searched mutable
-    scales.
+    scales. ``round_up=False`` leaves out the last step (the widths then keep
+    one common factor).
 
     Returns:
         float: The ratio reached.
@@ -143,6 +147,49 @@ def scale_to_target(mutator, target_ratio: float, kind: str = 'flops',
     widths = [m for m in searched if id(m) not in stages]
     if widths and len(widths) < len(searched):
         reached = _bisect_scale(mutator, widths, target_ratio, kind, steps)
+    if widths and round_up:
+        reached = round_up_widths(mutator, target_ratio, kind, widths)
+    return reached
+
+
+@torch.no_grad()
+def round_up_widths(mutator, target_ratio: float, kind: str = 'flops',
+                    mutables: Optional[list] = None) -> float:
+    """Give every width that its keep ratio rounds down one more element, the
+    one rounded down furthest first, while the hard ``kind`` ratio stays at
+    most ``target_ratio``; each keeps within one element of its ratio.
+
+    Args:
+        mutator (DMSMutator): The prepared mutator.
+        target_ratio (float): The resource ratio not to exceed.
+        kind (str): ``'flops'`` or ``'params'``. Defaults to ``'flops'``.
+        mutables (list, optional): The widths; by default every searched
+            mutable but the stages.
+
+    Returns:
+        float: The ratio reached.
+    """
+    if mutables is None:
+        stages = {id(stage) for stage in mutator.stages}
+        mutables = [m for m in _searched_mutables(mutator) if id(m) not in stages]
+    supernet = mutator.supernet_flops if kind == 'flops' else mutator.supernet_params
+
+    def ratio() -> float:
+        return float(mutator.soft_resources()[kind]) / supernet
+
+    wanted = [(m, float(m.keep_ratio) * m.num_elements) for m in mutables]
+    reached = ratio()
+    for mutable, want in sorted(wanted, key=lambda pair: pair[1] - pair[0].num_kept,
+                                reverse=True):
+        kept = mutable.num_kept
+        if kept >= mutable.num_elements or want <= kept:
+            continue
+        mutable.set_keep_count(kept + 1)
+        now = ratio()
+        if now <= target_ratio:
+            reached = now
+        else:
+            mutable.set_keep_count(kept)
     return reached
 
 

@@ -104,6 +104,21 @@ def test_scale_to_target_grows_the_widths_where_a_block_stops_the_common_factor(
     assert all(ratios[i] <= ratios[j] for i, j in pairs if drawn[i] < drawn[j])
 
 
+def test_scale_to_target_rounds_up_the_widths_one_factor_cannot_move():
+    _, mutator = dms_model('mobilenet-v2')
+    randomize_structure(mutator, seed=7)
+    one_factor = scale_to_target(mutator, 0.25, round_up=False)
+    assert one_factor < 0.2455
+    scaled = {id(m): float(m.keep_ratio) * m.num_elements for m in mutator.dms_mutables()}
+    randomize_structure(mutator, seed=7)
+    reached = scale_to_target(mutator, 0.25)
+    assert 0.248 <= reached <= 0.25
+    # every width within one element of its scaled ratio
+    for unit in mutator.searchable_units:
+        mutable = unit.mutable_channel
+        assert abs(mutable.num_kept - scaled[id(mutable)]) < 1
+
+
 def _searched(mutator):
     units = [u.mutable_channel for u in mutator.searchable_units]
     return units + list(mutator.stages)
