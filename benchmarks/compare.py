@@ -25,6 +25,8 @@ mmrazor       mmrazor's GroupFisher from the trained supernet, then finetune;
 dmsstruct     the structure of the ``dms`` run of the same seed, trained from scratch
               ``E`` epochs as uniform scaling is: the structure's worth apart from
               the search's split of the budget (a diagnostic)
+tpstruct,     the same for the structures that Torch-Pruning and mmrazor found
+mmrazorstruct
 scaleup       the paper's scale-up: the supernet grown 1.5x wider and 2x deeper,
               searched down to the supernet's FLOPs (``E/2``), retrained
               (``E/2``); compared with the supernet row
@@ -118,15 +120,21 @@ ABLATIONS = {
                     [], 4),
 }
 # the methods whose runs train a model at the target's FLOPs only (the cheapest runs)
-PRUNED_ONLY = ('uniform', 'random', 'capacity', 'dmsstruct')
+# the rows that train another row's structure from scratch: that row, and where in its
+# run folder the structure is
+STRUCTURE_OF = dict(dmsstruct=('dms', 'search/dms_export'), tpstruct=('tp', 'structure'),
+                    mmrazorstruct=('mmrazor', 'structure'))
+PRUNED_ONLY = ('uniform', 'random', 'capacity', *STRUCTURE_OF)
 METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'tp-l2', 'mmrazor',
-           'scaleup', 'dmsstruct') + tuple(ABLATIONS)
+           'scaleup') + tuple(STRUCTURE_OF) + tuple(ABLATIONS)
 NAMES = dict(supernet='Supernet', capacity='Uniform (capacity check)',
              uniform='Uniform scaling', random='Random structure', dms='DMS from scratch (DMSnp)',
              dmsp='DMS from the trained supernet (DMSp)', tp='Torch-Pruning 1.6.1 (group Taylor)',
              **{'tp-l2': 'Torch-Pruning 1.6.1 (group L2 norm)'},
              mmrazor='mmrazor GroupFisher', scaleup='DMS scale-up (1.5x width, 2x depth)',
              dmsstruct="DMSnp's structure trained from scratch",
+             tpstruct="Torch-Pruning's structure trained from scratch",
+             mmrazorstruct="GroupFisher's structure trained from scratch",
              **{k: f'DMSnp ablation: {v[0]}' for k, v in ABLATIONS.items()})
 # One setting for every preset: 4 epochs over 20,000 images (about 2 minutes per epoch of
 # the ResNet-18 supernet's DMS search on 2 cores). The presets share one folder, so the
@@ -347,7 +355,7 @@ class Comparison:
         key = f'{method}|{target}|{seed}'
         with self._records_lock:
             lock = self._run_locks.setdefault(key, threading.Lock())
-        with lock:  # a run another one needs (dmsstruct: dms) starts once
+        with lock:  # a run another one needs (dmsstruct: dms, ...) starts once
             record = self.records.get(key)
             # a failure of an earlier call is tried again, one of this call is kept
             if record and ('failed' not in record or key in self._tried):
@@ -362,6 +370,8 @@ class Comparison:
             if method in ABLATIONS:
                 _, options, *split = ABLATIONS[method]
                 fields = self._run_dms(work, target, seed, options, *split)
+            elif method in STRUCTURE_OF:
+                fields = self._run_structure(work, target, seed, method)
             else:
                 fields = getattr(self, f'_run_{method.replace("-", "_")}')(work, target, seed)
         except RunFailed as e:
@@ -415,13 +425,15 @@ class Comparison:
                                         [f'model.target_flops_ratio={target}', *search_opts],
                                         self.configs['search'], self.configs['retrain'])
 
-    def _run_dmsstruct(self, work, target, seed):
-        searched = self.run('dms', target, seed)
-        if 'failed' in searched:
-            raise RunFailed(f'the dms run it retrains failed: {searched["failed"]}')
-        export = osp.join(self.work_dir, run_tag('dms', target, seed), 'search', 'dms_export')
-        out = self.retrain(export, osp.join(work, 'train'), self.epochs, seed, None)
-        return dict(top1=last_top1(out), **self.structure_fields(export))
+    def _run_structure(self, work, target, seed, method):
+        source, folder = STRUCTURE_OF[method]
+        found = self.run(source, target, seed)
+        if 'failed' in found:
+            raise RunFailed(f'the {source} run whose structure it trains failed: '
+                            f'{found["failed"]}')
+        subnet_dir = osp.join(self.work_dir, run_tag(source, target, seed), folder)
+        out = self.retrain(subnet_dir, osp.join(work, 'train'), self.epochs, seed, None)
+        return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
 
     def _run_dmsp(self, work, target, seed):
         ckpt = self.supernet_checkpoint(seed)

@@ -170,6 +170,34 @@ def test_the_dms_structure_from_scratch_retrains_the_dms_export_once_searched(
     assert opts['model.checkpoint'] == 'None' and opts['model.reset_params'] == 'True'
 
 
+@pytest.mark.parametrize('method,source,folder', [('tpstruct', 'tp', 'structure'),
+                                                   ('mmrazorstruct', 'mmrazor', 'structure')])
+def test_a_peers_structure_from_scratch_trains_its_export_for_the_whole_budget(
+        tmp_path, monkeypatch, method, source, folder):
+    calls = []
+
+    def train(self, config, work_dir, epochs, seed, opts):
+        calls.append((osp.relpath(work_dir, tmp_path), epochs, opts))
+        return 'Epoch(val) [1][1/1]  accuracy/top1: 80.0000'
+
+    comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
+    monkeypatch.setattr(compare.Comparison, 'train', train)
+    monkeypatch.setattr(compare.Comparison, 'structure_fields',
+                        staticmethod(lambda subnet_dir: dict(flops_ratio=0.25)))
+    comparison.record(f'{source}|0.25|0', method=source, target=0.25, seed=0, top1=90.0)
+    assert comparison.run(method, 0.25, 0)['top1'] == 80.0
+    (work, epochs, opts), = calls
+    assert (work, epochs) == (f'{method}_t0.25_seed0/train', 4)
+    assert f'model.subnet={tmp_path}/{source}_t0.25_seed0/{folder}/subnet.json' in opts
+
+    def boom(self, work, target, seed):
+        raise compare.RunFailed('boom')
+
+    monkeypatch.setattr(compare.Comparison, f'_run_{source}', boom)
+    assert 'boom' in comparison.run(method, 0.5, 0)['failed']
+    assert len(calls) == 1
+
+
 def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeypatch):
     comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=20000,
                                     finetune_lr=compare.PRESETS['demo']['finetune_lr'],
