@@ -18,6 +18,7 @@ from dms_mm.structures import (
     scale_to_target,
     to_static,
 )
+from dms_mm.structures.export import _searched_mutables
 from dms_test_utils import (
     BACKBONES,
     classifier_config,
@@ -89,7 +90,7 @@ def test_scale_to_target_grows_the_widths_where_a_block_stops_the_common_factor(
     randomize_structure(mutator, seed=1)
     # one factor for widths and blocks stops a third of the way to 0.4: its next
     # step switches a block on
-    joint = scale_to_target(mutator, 0.4, mutables=_searched(mutator))
+    joint = scale_to_target(mutator, 0.4, mutables=_searched_mutables(mutator))
     assert joint < 0.34
     blocks = [stage.num_kept for stage in mutator.stages]
     randomize_structure(mutator, seed=1)
@@ -117,11 +118,6 @@ def test_scale_to_target_rounds_up_the_widths_one_factor_cannot_move():
     for unit in mutator.searchable_units:
         mutable = unit.mutable_channel
         assert abs(mutable.num_kept - scaled[id(mutable)]) < 1
-
-
-def _searched(mutator):
-    units = [u.mutable_channel for u in mutator.searchable_units]
-    return units + list(mutator.stages)
 
 
 def _export(tmp_path, name='mobilenet-v2', seed=5):
