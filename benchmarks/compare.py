@@ -21,7 +21,11 @@ tp            Torch-Pruning 1.6.1 from the trained supernet (``E/2``): group
 tp-l2         the same with Torch-Pruning's other recommended importance, the
               group L2 norm of the weights (no gradients)
 mmrazor       mmrazor's GroupFisher from the trained supernet, then finetune;
+              GroupFisher trains while it prunes (200 iterations), so its
+              finetune is that many iterations shorter than ``E/2`` epochs;
               if it cannot run, the report says why
+mmrazor-long  the same with the finetune not shortened (200 training iterations
+              more than every other method: how much the extra steps are worth)
 dmsstruct     the structure of the ``dms`` run of the same seed, trained from scratch
               ``E`` epochs as uniform scaling is: the structure's worth apart from
               the search's split of the budget (a diagnostic)
@@ -126,12 +130,14 @@ STRUCTURE_OF = dict(dmsstruct=('dms', 'search/dms_export'), tpstruct=('tp', 'str
                     mmrazorstruct=('mmrazor', 'structure'))
 PRUNED_ONLY = ('uniform', 'random', 'capacity', *STRUCTURE_OF)
 METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'tp-l2', 'mmrazor',
-           'scaleup') + tuple(STRUCTURE_OF) + tuple(ABLATIONS)
+           'mmrazor-long', 'scaleup') + tuple(STRUCTURE_OF) + tuple(ABLATIONS)
 NAMES = dict(supernet='Supernet', capacity='Uniform (capacity check)',
              uniform='Uniform scaling', random='Random structure', dms='DMS from scratch (DMSnp)',
              dmsp='DMS from the trained supernet (DMSp)', tp='Torch-Pruning 1.6.1 (group Taylor)',
              **{'tp-l2': 'Torch-Pruning 1.6.1 (group L2 norm)'},
-             mmrazor='mmrazor GroupFisher', scaleup='DMS scale-up (1.5x width, 2x depth)',
+             mmrazor='mmrazor GroupFisher',
+             **{'mmrazor-long': 'mmrazor GroupFisher, finetune not shortened (200 steps more)'},
+             scaleup='DMS scale-up (1.5x width, 2x depth)',
              dmsstruct="DMSnp's structure trained from scratch",
              tpstruct="Torch-Pruning's structure trained from scratch",
              mmrazorstruct="GroupFisher's structure trained from scratch",
@@ -144,11 +150,35 @@ NAMES = dict(supernet='Supernet', capacity='Uniform (capacity check)',
 # recipe 60.8 / 84.5 / 88.1 % at 0.01 / 0.05 / 0.1; benchmarks/RESULTS.md).
 _SETTING = dict(seeds=[0, 1, 2], epochs=4, train_images=20000, finetune_lr=0.3, work_dir='demo')
 PRESETS = dict(
-    full=dict(methods=[m for m in METHODS if m not in ABLATIONS], targets=[0.5, 0.25],
+    full=dict(methods=[m for m in METHODS if m not in ABLATIONS and m != 'mmrazor-long'],
+              targets=[0.5, 0.25],
               **_SETTING),
     demo=dict(methods=['uniform', 'dms', 'tp'], targets=[0.25], **_SETTING),
     ablation=dict(methods=['dms', *ABLATIONS], targets=[0.25], **_SETTING),
 )
+
+
+def iteration_config(config: str, iterations: int, path: str) -> str:
+    """Write ``config`` trained for ``iterations`` iterations to ``path`` and
+    return ``path``: mmengine's ``IterBasedTrainLoop``, validating at its end;
+    the schedulers stepped by epoch end where the training ends (stepped every
+    iteration, as ``convert_to_iter_based`` steps them); checkpoint and log by
+    iteration. For a phase of a budget that is not a whole number of epochs."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(config)
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iterations,
+                         val_interval=iterations)
+    for scheduler in cfg.param_scheduler:
+        if scheduler.get('by_epoch', True):
+            if scheduler.get('begin', 0) or 'end' in scheduler:
+                raise ValueError(f'{config}: a scheduler by epoch with its own begin or end '
+                                 f'cannot be turned into iterations: {scheduler}')
+            scheduler.pop('convert_to_iter_based', None)
+            scheduler.update(by_epoch=False, begin=0, end=iterations)
+    cfg.default_hooks.checkpoint.update(by_epoch=False, interval=iterations)
+    cfg.log_processor = dict(cfg.get('log_processor', {}), by_epoch=False)
+    cfg.dump(path)
+    return path
 
 
 class Progress:
@@ -189,7 +219,7 @@ def run_tool(args: List[str], log_path: str, threads: Optional[int] = None) -> s
 
 def last_top1(output: str) -> float:
     """The last test top-1 a run printed (the val split is the test split)."""
-    found = re.findall(r'Epoch\((?:val|test)\).*accuracy/top1: ([\d.]+)', output)
+    found = re.findall(r'(?:Epoch|Iter)\((?:val|test)\).*accuracy/top1: ([\d.]+)', output)
     if not found:
         raise RunFailed('no top-1 accuracy in the output')
     return float(found[-1])
@@ -297,25 +327,39 @@ class Comparison:
                 f'test_dataloader.dataset.num_images={self.test_images}']
 
     def train(self, config: str, work_dir: str, epochs: int, seed: int,
-              opts: List[str]) -> str:
-        """``tools/train.py`` for ``epochs`` epochs, validating (on the test
-        split) at the end only; returns the output."""
+              opts: List[str], iterations: Optional[int] = None) -> str:
+        """``tools/train.py`` for ``epochs`` epochs (or, where ``iterations``
+        is given, for that many iterations: see :func:`iteration_config`),
+        validating (on the test split) at the end only; returns the output."""
         amp = (['optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=bfloat16']
                if self.precision == 'bfloat16' else [])
+        if iterations is None:
+            loop = [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
+        else:
+            config, loop = iteration_config(osp.join(ROOT, config), iterations,
+                                            work_dir + '_config.py'), []
         return run_tool(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
-                         f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
-                         f'randomness.seed={seed}', *self.data_opts(), *amp, *opts],
+                         *loop, f'randomness.seed={seed}', *self.data_opts(), *amp, *opts],
                         work_dir + '.log', self.threads)
+
+    def iterations_per_epoch(self) -> int:
+        """Training iterations of one epoch (the last batch is kept, as
+        mmengine's dataloader does by default)."""
+        from mmengine.config import Config
+        batch = Config.fromfile(osp.join(ROOT, self.configs['retrain'])).train_dataloader
+        return -(-self.train_images // batch.batch_size)
 
     def retrain(self, subnet_dir: str, work_dir: str, epochs: int, seed: int,
                 checkpoint: Optional[str], config: str = None,
-                lr: Optional[float] = None) -> str:
+                lr: Optional[float] = None, iterations: Optional[int] = None) -> str:
         opts = [f'model.subnet={subnet_dir}/subnet.json']
         if lr is not None:
             opts.append(f'optim_wrapper.optimizer.lr={lr}')
         opts += ([f'model.checkpoint={checkpoint}'] if checkpoint else
                  ['model.checkpoint=None', 'model.reset_params=True'])
-        return self.train(config or self.configs['retrain'], work_dir, epochs, seed, opts)
+        loop = {} if iterations is None else dict(iterations=iterations)
+        return self.train(config or self.configs['retrain'], work_dir, epochs, seed, opts,
+                          **loop)
 
     def supernet_checkpoint(self, seed: int) -> str:
         """The supernet trained for ``E/2`` epochs (DMSp, Torch-Pruning, mmrazor)."""
@@ -452,7 +496,12 @@ class Comparison:
                                         self.configs['scaleup_search'],
                                         self.configs['scaleup_retrain'])
 
-    def _run_pruner(self, work, target, seed, prune):
+    def _run_pruner(self, work, target, seed, prune, equal_budget=True):
+        """Prune the seed's trained supernet with ``prune(out_dir, checkpoint)``,
+        then finetune for the rest of the budget: ``E/2`` epochs, less the
+        training iterations the pruner took (``iterations`` in its record;
+        mmrazor's pruners train while they prune) unless ``equal_budget`` is
+        False."""
         ckpt = self.supernet_checkpoint(seed)
         subnet_dir = osp.join(work, 'structure')
         try:
@@ -460,10 +509,20 @@ class Comparison:
                 prune(subnet_dir, ckpt)
         except Exception as e:  # a peer that cannot run is reported, not hidden
             raise RunFailed(f'{type(e).__name__}: {e}') from e
-        out = self.retrain(subnet_dir, osp.join(work, 'finetune'),
-                           self.epochs - self.epochs // 2, seed,
-                           osp.join(subnet_dir, 'pruned.pth'), lr=self.finetune_lr)
-        return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
+        with open(osp.join(subnet_dir, 'subnet.json')) as f:
+            spent = json.load(f)['resources'].get('method', {}).get('iterations', 0)
+        epochs = self.epochs - self.epochs // 2
+        iterations = (epochs * self.iterations_per_epoch() - spent
+                      if spent and equal_budget else None)
+        if iterations is not None and iterations < 1:
+            raise RunFailed(f'the pruner trained {spent} iterations, the whole finetune budget '
+                            f'({epochs} epochs)')
+        out = self.retrain(subnet_dir, osp.join(work, 'finetune'), epochs, seed,
+                           osp.join(subnet_dir, 'pruned.pth'), lr=self.finetune_lr,
+                           iterations=iterations)
+        return dict(top1=last_top1(out), pruning_iterations=spent,
+                    finetune_iterations=iterations or epochs * self.iterations_per_epoch(),
+                    **self.structure_fields(subnet_dir))
 
     def _run_tp(self, work, target, seed, importance='taylor'):
         from benchmarks.tp_prune import tp_prune
@@ -473,11 +532,14 @@ class Comparison:
     def _run_tp_l2(self, work, target, seed):
         return self._run_tp(work, target, seed, importance='l2')
 
-    def _run_mmrazor(self, work, target, seed):
+    def _run_mmrazor(self, work, target, seed, equal_budget=True):
         from benchmarks.mmrazor_prune import mmrazor_prune
         return self._run_pruner(work, target, seed, lambda out, ckpt: mmrazor_prune(
             osp.join(ROOT, self.configs['search']), ckpt, target, out, seed=seed,
-            train_images=self.train_images))
+            train_images=self.train_images), equal_budget)
+
+    def _run_mmrazor_long(self, work, target, seed):
+        return self._run_mmrazor(work, target, seed, equal_budget=False)
 
 
 # ------------------------------------------------------------------ report
@@ -613,7 +675,8 @@ def verdict(records, targets, seeds, capacity_target) -> str:
                    f'its FLOPs by {statistics.mean(gaps):+.2f} points on average '
                    f'(per seed {", ".join(f"{g:+.2f}" for g in gaps)}).')
     for target in targets:
-        for method in ('uniform', 'random', 'dmsp', 'tp', 'tp-l2', 'mmrazor', *ABLATIONS):
+        for method in ('uniform', 'random', 'dmsp', 'tp', 'tp-l2', 'mmrazor', 'mmrazor-long',
+                       *ABLATIONS):
             diffs = []
             for s in seeds:
                 a, b = records.get(f'dms|{target}|{s}'), records.get(f'{method}|{target}|{s}')

@@ -128,7 +128,7 @@ def test_parallel_runs_train_a_seeds_supernet_once_and_record_every_run(tmp_path
         open(osp.join(work_dir, f'epoch_{epochs}.pth'), 'w').close()
         return ''
 
-    def run_pruner(self, work, target, seed, prune):
+    def run_pruner(self, work, target, seed, prune, *args):
         self.supernet_checkpoint(seed)
         return dict(top1=60.0 + target, flops_ratio=target)
 
@@ -196,6 +196,59 @@ def test_a_peers_structure_from_scratch_trains_its_export_for_the_whole_budget(
     monkeypatch.setattr(compare.Comparison, f'_run_{source}', boom)
     assert 'boom' in comparison.run(method, 0.5, 0)['failed']
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize('method,iterations', [('mmrazor', 2 * 313 - 200),
+                                               ('mmrazor-long', None)])
+def test_a_pruner_that_trains_while_it_prunes_finetunes_that_much_less(
+        tmp_path, monkeypatch, method, iterations):
+    """GroupFisher's 200 training iterations come out of its finetune of E/2
+    epochs (313 iterations each over 20,000 images at batch 64); mmrazor-long
+    keeps the whole finetune."""
+    calls = []
+
+    def train(self, config, work_dir, epochs, seed, opts, iterations=None):
+        if work_dir.endswith('pretrained_seed0'):
+            os.makedirs(work_dir, exist_ok=True)
+            open(osp.join(work_dir, f'epoch_{epochs}.pth'), 'w').close()
+            return ''
+        calls.append((osp.relpath(work_dir, tmp_path), epochs, iterations))
+        return 'Iter(val) [32/32]  accuracy/top1: 90.0000'
+
+    def prune(out_dir, checkpoint):
+        os.makedirs(out_dir)
+        with open(osp.join(out_dir, 'subnet.json'), 'w') as f:
+            json.dump(dict(resources=dict(method=dict(iterations=200))), f)
+
+    monkeypatch.setattr(compare.Comparison, 'train', train)
+    monkeypatch.setattr(compare.Comparison, 'structure_fields',
+                        staticmethod(lambda subnet_dir: dict(flops_ratio=0.25)))
+    comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=20000)
+    record = comparison._run_pruner(str(tmp_path / method), 0.25, 0, prune,
+                                    method == 'mmrazor')
+    assert calls == [(f'{method}/finetune', 2, iterations)]
+    assert record['top1'] == 90.0 and record['pruning_iterations'] == 200
+    assert record['finetune_iterations'] == (iterations or 2 * 313)
+
+
+def test_an_iteration_budget_ends_the_schedule_where_the_training_ends(repo_root, tmp_path):
+    from mmengine.config import Config
+    path = compare.iteration_config(
+        osp.join(repo_root, 'configs/dms/resnet/dms_resnet18-w16_retrain_glyphs.py'), 426,
+        str(tmp_path / 'config.py'))
+    cfg = Config.fromfile(path)
+    assert cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=426, val_interval=426)
+    warmup, cosine = cfg.param_scheduler
+    assert (warmup.type, warmup.by_epoch, warmup.end) == ('LinearLR', False, 100)
+    assert (cosine.type, cosine.by_epoch, cosine.begin, cosine.end) == (
+        'CosineAnnealingLR', False, 0, 426)
+    assert 'convert_to_iter_based' not in cosine and cfg.log_processor.by_epoch is False
+    assert compare.last_top1('Iter(val) [32/32]    accuracy/top1: 58.6000  data_time: 0.02') == 58.6
+    fixed = tmp_path / 'fixed.py'
+    fixed.write_text(f"_base_ = ['{path}']\nparam_scheduler = [dict(type='StepLR', "
+                     "by_epoch=True, begin=0, end=2, step_size=1)]\n")
+    with pytest.raises(ValueError, match='begin or end'):
+        compare.iteration_config(str(fixed), 10, str(tmp_path / 'out.py'))
 
 
 def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeypatch):
