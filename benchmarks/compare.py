@@ -16,6 +16,9 @@ dms           DMS from scratch (DMSnp): search ``E/2``, retrain ``E/2`` from the
               searched weights
 dmsp          DMS from a trained supernet (DMSp): supernet ``E/2``, search
               ``E/4``, finetune ``E/4``
+dmsp-short    DMSp on the schedule of the ``mmrazor`` row: supernet ``E/2``, search
+              200 iterations with the weights at a tenth of the finetune rate,
+              finetune the rest of ``E/2``
 tp            Torch-Pruning 1.6.1 from the trained supernet (``E/2``): group
               Taylor importance, global, iterative, then finetune ``E/2``
 tp-l2         the same with Torch-Pruning's other recommended importance, the
@@ -123,17 +126,21 @@ ABLATIONS = {
     'dms-search1': ('a quarter of the budget for the search, three quarters for the retrain',
                     [], 4),
 }
+# iterations of the search of dmsp-short: those of mmrazor_prune's GroupFisher
+DMSP_SHORT_SEARCH = 200
 # the methods whose runs train a model at the target's FLOPs only (the cheapest runs)
 # the rows that train another row's structure from scratch: that row, and where in its
 # run folder the structure is
 STRUCTURE_OF = dict(dmsstruct=('dms', 'search/dms_export'), tpstruct=('tp', 'structure'),
                     mmrazorstruct=('mmrazor', 'structure'))
 PRUNED_ONLY = ('uniform', 'random', 'capacity', *STRUCTURE_OF)
-METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'tp', 'tp-l2', 'mmrazor',
-           'mmrazor-long', 'scaleup') + tuple(STRUCTURE_OF) + tuple(ABLATIONS)
+METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'dmsp-short', 'tp',
+           'tp-l2', 'mmrazor', 'mmrazor-long', 'scaleup') + tuple(STRUCTURE_OF) + tuple(ABLATIONS)
 NAMES = dict(supernet='Supernet', capacity='Uniform (capacity check)',
              uniform='Uniform scaling', random='Random structure', dms='DMS from scratch (DMSnp)',
-             dmsp='DMS from the trained supernet (DMSp)', tp='Torch-Pruning 1.6.1 (group Taylor)',
+             dmsp='DMS from the trained supernet (DMSp)',
+             **{'dmsp-short': "DMSp on GroupFisher's schedule (search 200 iterations)"},
+             tp='Torch-Pruning 1.6.1 (group Taylor)',
              **{'tp-l2': 'Torch-Pruning 1.6.1 (group L2 norm)'},
              mmrazor='mmrazor GroupFisher',
              **{'mmrazor-long': 'mmrazor GroupFisher, finetune not shortened (200 steps more)'},
@@ -177,6 +184,7 @@ def iteration_config(config: str, iterations: int, path: str) -> str:
             scheduler.update(by_epoch=False, begin=0, end=iterations)
     cfg.default_hooks.checkpoint.update(by_epoch=False, interval=iterations)
     cfg.log_processor = dict(cfg.get('log_processor', {}), by_epoch=False)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     cfg.dump(path)
     return path
 
@@ -452,15 +460,21 @@ class Comparison:
         return dict(top1=last_top1(out), **self.structure_fields(subnet_dir))
 
     def _search_and_retrain(self, work, target, seed, search_epochs, retrain_epochs,
-                            search_opts, search_config, retrain_config, lr=None):
+                            search_opts, search_config, retrain_config, lr=None,
+                            iterations=None):
+        """Search, then retrain the export from its searched weights; each
+        phase ``*_epochs`` long, or as many iterations as the pair
+        ``iterations`` gives (search, retrain) where it is given."""
+        search_loop, retrain_loop = ({}, {}) if iterations is None else (
+            dict(iterations=iterations[0]), dict(iterations=iterations[1]))
         search_dir = osp.join(work, 'search')
         # the export lands on the target even where a short search stopped above it
         # (DMSExportHook is the second custom hook of the search configs)
         self.train(search_config, search_dir, search_epochs, seed,
-                   search_opts + ['custom_hooks.1.scale_to_target=True'])
+                   search_opts + ['custom_hooks.1.scale_to_target=True'], **search_loop)
         export = osp.join(search_dir, 'dms_export')
         out = self.retrain(export, osp.join(work, 'retrain'), retrain_epochs, seed,
-                           osp.join(export, 'pruned.pth'), retrain_config, lr)
+                           osp.join(export, 'pruned.pth'), retrain_config, lr, **retrain_loop)
         return dict(top1=last_top1(out), **self.structure_fields(export))
 
     def _run_dms(self, work, target, seed, search_opts=(), split=2):
@@ -489,6 +503,24 @@ class Comparison:
                                         self.epochs - self.epochs // 2 - quarter, opts,
                                         self.configs['search'], self.configs['retrain'],
                                         self.finetune_lr)
+
+    def _run_dmsp_short(self, work, target, seed):
+        """DMSp on GroupFisher's schedule: from the trained supernet, a search
+        of ``DMSP_SHORT_SEARCH`` iterations with the weights at a tenth of the
+        finetune rate (as mmrazor_prune trains while it prunes), then the
+        finetune for the rest of the ``E/2`` epochs, so that the two differ
+        only in how they choose the channels."""
+        ckpt = self.supernet_checkpoint(seed)
+        half = self.epochs - self.epochs // 2
+        budget = half * self.iterations_per_epoch()
+        opts = [f'model.target_flops_ratio={target}',
+                'model.architecture.init_cfg.type=Pretrained',
+                f'model.architecture.init_cfg.checkpoint={ckpt}',
+                f'optim_wrapper.optimizer.lr={self.finetune_lr * 0.1}']
+        return self._search_and_retrain(
+            work, target, seed, None, half, opts, self.configs['search'],
+            self.configs['retrain'], self.finetune_lr,
+            iterations=(DMSP_SHORT_SEARCH, budget - DMSP_SHORT_SEARCH))
 
     def _run_scaleup(self, work, target, seed):
         half = self.epochs // 2
@@ -675,8 +707,8 @@ def verdict(records, targets, seeds, capacity_target) -> str:
                    f'its FLOPs by {statistics.mean(gaps):+.2f} points on average '
                    f'(per seed {", ".join(f"{g:+.2f}" for g in gaps)}).')
     for target in targets:
-        for method in ('uniform', 'random', 'dmsp', 'tp', 'tp-l2', 'mmrazor', 'mmrazor-long',
-                       *ABLATIONS):
+        for method in ('uniform', 'random', 'dmsp', 'dmsp-short', 'tp', 'tp-l2', 'mmrazor',
+                       'mmrazor-long', *ABLATIONS):
             diffs = []
             for s in seeds:
                 a, b = records.get(f'dms|{target}|{s}'), records.get(f'{method}|{target}|{s}')

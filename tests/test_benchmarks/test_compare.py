@@ -231,11 +231,39 @@ def test_a_pruner_that_trains_while_it_prunes_finetunes_that_much_less(
     assert record['finetune_iterations'] == (iterations or 2 * 313)
 
 
+def test_dmsp_short_searches_on_groupfishers_schedule(tmp_path, monkeypatch):
+    """dmsp-short: the trained supernet searched 200 iterations at a tenth of
+    the finetune rate, then finetuned for the rest of E/2 epochs."""
+    calls = []
+
+    def train(self, config, work_dir, epochs, seed, opts, iterations=None):
+        if work_dir.endswith('pretrained_seed0'):
+            os.makedirs(work_dir, exist_ok=True)
+            open(osp.join(work_dir, f'epoch_{epochs}.pth'), 'w').close()
+            return ''
+        calls.append((osp.relpath(work_dir, tmp_path), iterations, opts))
+        return 'Iter(val) [32/32]  accuracy/top1: 90.0000'
+
+    monkeypatch.setattr(compare.Comparison, 'train', train)
+    monkeypatch.setattr(compare.Comparison, 'structure_fields',
+                        staticmethod(lambda subnet_dir: dict(flops_ratio=0.25)))
+    comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=20000,
+                                    finetune_lr=0.3)
+    assert comparison.run('dmsp-short', 0.25, 0)['top1'] == 90.0
+    (search, search_iters, search_opts), (retrain, retrain_iters, retrain_opts) = calls
+    assert (search, search_iters) == ('dmsp-short_t0.25_seed0/search', 200)
+    assert (retrain, retrain_iters) == ('dmsp-short_t0.25_seed0/retrain', 2 * 313 - 200)
+    assert 'optim_wrapper.optimizer.lr=0.03' in search_opts
+    assert f'model.architecture.init_cfg.checkpoint={tmp_path}/pretrained_seed0/epoch_2.pth' \
+        in search_opts
+    assert 'optim_wrapper.optimizer.lr=0.3' in retrain_opts
+
+
 def test_an_iteration_budget_ends_the_schedule_where_the_training_ends(repo_root, tmp_path):
     from mmengine.config import Config
     path = compare.iteration_config(
         osp.join(repo_root, 'configs/dms/resnet/dms_resnet18-w16_retrain_glyphs.py'), 426,
-        str(tmp_path / 'config.py'))
+        str(tmp_path / 'run' / 'config.py'))  # a run's folder that is not made yet
     cfg = Config.fromfile(path)
     assert cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=426, val_interval=426)
     warmup, cosine = cfg.param_scheduler
