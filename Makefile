@@ -58,9 +58,9 @@ $(STAMPS)/stack: $(STAMPS)/mmcv requirements/stack.txt
 	@touch $@
 
 $(STAMPS)/dms_mm: $(STAMPS)/stack setup.py requirements/runtime.txt requirements/tests.txt \
-		requirements/benchmarks.txt
-	@echo "[install] dms_mm (editable) with test and benchmark requirements"
-	$(PIP) install --no-build-isolation -e ".[tests,benchmarks]"
+		requirements/benchmarks.txt requirements/deploy.txt
+	@echo "[install] dms_mm (editable) with test, benchmark and deployment (ONNX) requirements"
+	$(PIP) install --no-build-isolation -e ".[tests,benchmarks,deploy]"
 	@touch $@
 
 lint: install

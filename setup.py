@@ -77,6 +77,7 @@ setup(
     extras_require={
         'tests': parse_requirements('requirements/tests.txt'),
         'benchmarks': parse_requirements('requirements/benchmarks.txt'),
+        'deploy': parse_requirements('requirements/deploy.txt'),
         'mim': parse_requirements('requirements/mminstall.txt'),
     },
     classifiers=[
