@@ -8,7 +8,18 @@ from . import compat
 compat.apply_all()
 
 # registration: importing the subpackages registers their classes
-from . import algorithms, datasets, dynamic_ops, engine, mutables, mutators, ops, resources  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+               algorithms,
+               architectures,
+               datasets,
+               dynamic_ops,
+               engine,
+               evaluation,
+               mutables,
+               mutators,
+               ops,
+               resources,
+)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__']

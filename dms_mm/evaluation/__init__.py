@@ -1,0 +1,3 @@
+from .metrics import Perplexity
+
+__all__ = ['Perplexity']

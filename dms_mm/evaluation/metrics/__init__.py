@@ -1,0 +1,3 @@
+from .perplexity import Perplexity
+
+__all__ = ['Perplexity']
