@@ -14,15 +14,17 @@ from . import (
     cpu_distributed,
     cpu_sync_batchnorm,
     dynamic_sync_batchnorm,
+    mmpretrain_multimodal_transformers,
     mmrazor_groupfisher_adaptive_padding,
     mmrazor_quantization,
     onednn_strided_1x1_nhwc,
     package_scoped_configs,
 )
 
-FIXES = (mmrazor_quantization, checkpoint_safe_globals, checkpoint_unreadable, cpu_distributed,
-         cpu_amp, package_scoped_configs, cpu_sync_batchnorm, dynamic_sync_batchnorm,
-         mmrazor_groupfisher_adaptive_padding)
+# mmpretrain_multimodal_transformers first: before anything imports mmpretrain's models
+FIXES = (mmpretrain_multimodal_transformers, mmrazor_quantization, checkpoint_safe_globals,
+         checkpoint_unreadable, cpu_distributed, cpu_amp, package_scoped_configs,
+         cpu_sync_batchnorm, dynamic_sync_batchnorm, mmrazor_groupfisher_adaptive_padding)
 PER_MODEL_FIXES = (onednn_strided_1x1_nhwc, )
 
 
