@@ -10,7 +10,6 @@ Prints the FLOPs and params of the supernet and of the static model, both
 counted by mmengine's analysis (not by DMS's own soft count).
 """
 import argparse
-import copy
 import os.path as osp
 import sys
 
@@ -22,7 +21,7 @@ from mmengine.runner import load_checkpoint  # noqa: E402
 
 import dms_mm  # noqa: E402,F401
 from dms_mm.structures import export_subnet  # noqa: E402
-from dms_mm.utils import load_config  # noqa: E402
+from dms_mm.utils import load_config, search_model_config  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -46,12 +45,7 @@ def main(argv=None):
         raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     cfg = load_config(args.config, args.cfg_options)
     init_default_scope(cfg.get('default_scope', 'mmrazor'))
-    model_cfg = copy.deepcopy(cfg.model)
-    if model_cfg.get('type') not in ('DMSAlgorithm', 'mmrazor.DMSAlgorithm'):
-        raise SystemExit(f'{args.config}: model.type is {model_cfg.get("type")!r}, not a DMS '
-                         'search (DMSAlgorithm)')
-    if 'data_preprocessor' in cfg:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    model_cfg = search_model_config(cfg, args.config)
     algorithm = MODELS.build(model_cfg)
     load_checkpoint(algorithm, args.checkpoint, map_location='cpu', strict=True)
     algorithm.eval()

@@ -1,7 +1,7 @@
 from .config_keys import check_keys, scope_from_type, unknown_key_message
-from .setup_env import build_runner_from_cfg, load_config, shutdown_distributed
+from .setup_env import build_runner_from_cfg, load_config, search_model_config, shutdown_distributed
 
 __all__ = [
     'build_runner_from_cfg', 'check_keys', 'load_config', 'scope_from_type',
-    'shutdown_distributed', 'unknown_key_message'
+    'search_model_config', 'shutdown_distributed', 'unknown_key_message'
 ]

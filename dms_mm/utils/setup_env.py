@@ -53,6 +53,27 @@ def load_config(path: str,
     return cfg
 
 
+def search_model_config(cfg: Config, path: str):
+    """A deep copy of the model of a DMS search config (``DMSAlgorithm``), with
+    the config's data preprocessor: what the tools that build a search model
+    build. Exits naming the config when it is not a search.
+
+    Args:
+        cfg (Config): The loaded config.
+        path (str): Its file, for the message.
+
+    Returns:
+        ConfigDict: The model config.
+    """
+    model_cfg = copy.deepcopy(cfg.model)
+    if model_cfg.get('type') not in ('DMSAlgorithm', 'mmrazor.DMSAlgorithm'):
+        raise SystemExit(f'{path}: model.type is {model_cfg.get("type")!r}, not a DMS search '
+                         '(DMSAlgorithm)')
+    if 'data_preprocessor' in cfg:
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+    return model_cfg
+
+
 def shutdown_distributed() -> None:
     """End a distributed run that succeeded: destroy the process group, and
     leave the process with status 0 without the interpreter's teardown.
