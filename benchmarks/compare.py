@@ -51,7 +51,8 @@ through the ordinary tools (``tools/train.py`` with the configs under
 and a second call skips what is recorded, so an interrupted comparison resumes
 (a run recorded as failed is tried again; ``--report-only`` lists it as failed).
 Runs go ``--jobs`` at a time (default 2), each with ``cpu_count / jobs``
-intra-op threads (a seed's trained supernet is made once, whoever needs it).
+intra-op threads or ``--threads`` (a seed's trained supernet is made once,
+whoever needs it).
 Every run trains in one precision (``--precision``): by default in bfloat16
 autocast where the machine has native bfloat16 arithmetic (a GPU, or a CPU
 with AMX or AVX512-BF16: about twice as fast as float32 on this project's
@@ -805,6 +806,8 @@ def parse_args(argv=None):
     parser.add_argument('--jobs', type=int, default=2,
                         help='runs at a time, each with cpu_count / jobs intra-op threads '
                         '(default 2)')
+    parser.add_argument('--threads', type=int, default=None,
+                        help='intra-op threads of each run (default cpu_count / jobs)')
     parser.add_argument('--work-dir', default=None)
     parser.add_argument('--report-only', action='store_true',
                         help='report the runs already recorded in the work dir; start none')
@@ -829,7 +832,7 @@ def main(argv=None) -> str:
     command = 'python benchmarks/compare.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
     comparison = Comparison(args.work_dir, args.epochs, args.train_images, args.capacity_target,
                             args.finetune_lr, args.test_images, args.supernet,
-                            threads=max(1, (os.cpu_count() or 1) // args.jobs),
+                            threads=args.threads or max(1, (os.cpu_count() or 1) // args.jobs),
                             precision=args.precision)
     jobs = []
     for seed in ([] if args.report_only else args.seeds):

@@ -425,3 +425,8 @@ def test_runs_that_train_only_a_pruned_model_go_last_at_a_jobs_share_of_threads(
                                                ('uniform', 1), ('random', 1)]
     assert {threads for _, _, threads in started} == {os.cpu_count()}
     assert torch.get_num_threads() == before
+    # two comparisons side by side, one run and one thread each
+    started.clear()
+    compare.main(['--methods', 'uniform', '--targets', '0.5', '--seeds', '0', '--jobs', '1',
+                  '--threads', '1', '--work-dir', str(tmp_path)])
+    assert started == [('uniform', 0, 1)] and torch.get_num_threads() == before
