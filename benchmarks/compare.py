@@ -278,14 +278,21 @@ class Comparison:
         self.finetune_lr, self.test_images = finetune_lr, test_images
         self.threads, self.precision = threads, precision
         self._records_lock = threading.Lock()
-        # what runs inside this process (structures, pruning) builds models through
-        # mmengine's global registries and scope: one at a time
+        # what runs inside this process (structures, pruning, configs written for a
+        # phase) builds models through mmengine's global registries and scope, and loads
+        # configs: one at a time. Loading a config with a `mmpretrain::` base reloads
+        # pkg_resources (mmengine's is_installed), and a load in another thread then fails
+        # with "Expected str, Requirement, or Distribution" (every GroupFisher run beside a
+        # dmsp-short run failed so, 2026-12-04)
         self._in_process = threading.Lock()
         self._seed_locks: Dict[int, threading.Lock] = {}
         self._run_locks: Dict[str, threading.Lock] = {}
         if supernet not in SUPERNETS:
             raise ValueError(f'unknown supernet {supernet!r}; one of {sorted(SUPERNETS)}')
         self.supernet, self.configs = supernet, SUPERNETS[supernet]
+        from mmengine.config import Config
+        self._batch_size = Config.fromfile(
+            osp.join(ROOT, self.configs['retrain'])).train_dataloader.batch_size
         self._check_settings(dict(supernet=supernet, epochs=epochs, train_images=train_images,
                                   test_images=test_images, finetune_lr=finetune_lr,
                                   precision=precision, recipe=self.recipe()))
@@ -345,18 +352,18 @@ class Comparison:
         if iterations is None:
             loop = [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
         else:
-            config, loop = iteration_config(osp.join(ROOT, config), iterations,
-                                            work_dir + '_config.py'), []
+            with self._in_process:  # loading a config may reload pkg_resources: see __init__
+                config, loop = iteration_config(osp.join(ROOT, config), iterations,
+                                                work_dir + '_config.py'), []
         return run_tool(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
                          *loop, f'randomness.seed={seed}', *self.data_opts(), *amp, *opts],
                         work_dir + '.log', self.threads)
 
     def iterations_per_epoch(self) -> int:
         """Training iterations of one epoch (the last batch is kept, as
-        mmengine's dataloader does by default)."""
-        from mmengine.config import Config
-        batch = Config.fromfile(osp.join(ROOT, self.configs['retrain'])).train_dataloader
-        return -(-self.train_images // batch.batch_size)
+        mmengine's dataloader does by default), at the retrain config's batch
+        size (read once, in :meth:`__init__`)."""
+        return -(-self.train_images // self._batch_size)
 
     def retrain(self, subnet_dir: str, work_dir: str, epochs: int, seed: int,
                 checkpoint: Optional[str], config: str = None,
