@@ -84,9 +84,9 @@ lint: install
 test: install lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-# The main job: DMS against uniform scaling and Torch-Pruning at a quarter of the FLOPs of
-# the glyphs supernet, 3 seeds (benchmarks/compare.py --preset demo; 29 minutes on 2 cores
-# once installed, on 2026-12-03). Writes
+# The main job: DMS against uniform scaling and Torch-Pruning at a tenth of the FLOPs of
+# the glyphs supernet, 3 seeds (benchmarks/compare.py --preset demo; its runs added up to
+# about 50 run-minutes on 2 AVX2 cores in float32, two at a time: see README). Writes
 # work_dirs/compare_demo_resnet18/report.md, compare.png and the first search's plots;
 # a second run reuses the recorded runs (delete the folder to start over).
 DEMO_ARGS ?=

@@ -283,15 +283,18 @@ def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeyp
     comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=20000,
                                     finetune_lr=compare.PRESETS['demo']['finetune_lr'],
                                     precision=compare.auto_precision())
-    _record(comparison, 'dms', 0.25, 0, 80.0)
-    _record(comparison, 'uniform', 0.25, 0, 78.0)
+    target, = compare.PRESETS['demo']['targets']  # the demo's one target: 0.1
+    _record(comparison, 'dms', target, 0, 80.0, ratio=target)
+    _record(comparison, 'uniform', target, 0, 78.0, ratio=target)
+    _record(comparison, 'uniform', 0.25, 0, 85.0)  # another target: not the demo's
 
     def no_run(*args):
         raise AssertionError('a run was started')
 
     monkeypatch.setattr(compare.Comparison, 'run', no_run)
     text = compare.main(['--preset', 'demo', '--report-only', '--work-dir', str(tmp_path)])
-    assert '| Uniform scaling | 0.25 | 0.500 | 1.000 | 78.00 ± 0.00 | 1 | +2.00 ' in text
+    assert f'| Uniform scaling | {target} | 0.100 | 1.000 | 78.00 ± 0.00 | 1 | +2.00 ' in text
+    assert '85.00' not in text
     assert 'Torch-Pruning' not in text.split('### Structures')[0]  # not run, not shown
 
 
