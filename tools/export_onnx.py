@@ -66,7 +66,8 @@ def parse_args(argv=None):
 
 def checkpoint_state(path: str):
     """The weights to export from a checkpoint, and which they are."""
-    checkpoint = torch.load(path, map_location='cpu', weights_only=False)
+    # weights_only stays on: dms_mm allow-lists what mmengine's checkpoints hold
+    checkpoint = torch.load(path, map_location='cpu')
     if not isinstance(checkpoint, dict):
         raise SystemExit(f'{path}: not a checkpoint (a {type(checkpoint).__name__})')
     ema = checkpoint.get('ema_state_dict')

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from mmengine.registry import DefaultScope
 
 from dms_mm.resources.latency_table import (
     LatencyTable,
@@ -16,9 +17,11 @@ from tools import measure_latency
 @pytest.fixture(scope='module')
 def resnet_table(repo_root, tmp_path_factory):
     out = tmp_path_factory.mktemp('latency') / 'resnet.json'
-    measure_latency.main([f'{repo_root}/configs/dms/resnet/dms_resnet18-w16_search_glyphs.py',
-                          '--out', str(out), '--iters', '2', '--warmup', '0', '--steps', '4',
-                          '--threads', '1'])
+    # the tool sets the config's default scope: dropped afterwards, for the tests after it
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        measure_latency.main([f'{repo_root}/configs/dms/resnet/dms_resnet18-w16_search_glyphs.py',
+                              '--out', str(out), '--iters', '2', '--warmup', '0', '--steps',
+                              '4', '--threads', '1'])
     return out, LatencyTable.load(str(out))
 
 

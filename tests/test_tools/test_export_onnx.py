@@ -6,6 +6,7 @@ import os.path as osp
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmrazor.registry import MODELS
 
 from dms_mm.structures import export_subnet
@@ -25,10 +26,16 @@ def _random_export(repo_root, config, out_dir, seed):
     return str(out_dir / 'subnet.json'), str(out_dir / 'pruned.pth')
 
 
+def _main(argv):
+    """The tool in this process; the default scope it sets (the config's) is
+    dropped afterwards, so the tests after this one build from their own."""
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        return export_onnx.main(argv)
+
+
 def _export(repo_root, config, subnet, checkpoint, out, *extra):
-    return export_onnx.main([osp.join(repo_root, config.format('retrain')), checkpoint,
-                             '--out', str(out), '--iters', '3', *extra,
-                             '--cfg-options', f'model.subnet={subnet}'])
+    return _main([osp.join(repo_root, config.format('retrain')), checkpoint, '--out', str(out),
+                  '--iters', '3', *extra, '--cfg-options', f'model.subnet={subnet}'])
 
 
 @pytest.fixture(scope='module')
@@ -82,8 +89,8 @@ def test_a_search_config_or_weights_of_another_structure_are_refused(
         repo_root, resnet_export, tmp_path):
     subnet, pruned = resnet_export
     with pytest.raises(SystemExit, match='retrain config'):
-        export_onnx.main([osp.join(repo_root, RESNET.format('search')), pruned, '--out',
-                          str(tmp_path / 'x.onnx')])
+        _main([osp.join(repo_root, RESNET.format('search')), pruned, '--out',
+               str(tmp_path / 'x.onnx')])
     other, _ = _random_export(repo_root, RESNET, tmp_path, seed=4)
     with pytest.raises(SystemExit, match='do not fit the pruned model'):
         _export(repo_root, RESNET, other, pruned, tmp_path / 'x.onnx')
