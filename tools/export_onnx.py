@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import os.path as osp
-import platform
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -30,12 +29,12 @@ from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 
 import dms_mm  # noqa: E402,F401
+from dms_mm.resources.latency_table import device_name, median_ms  # noqa: E402
 from dms_mm.structures import count_static, load_subnet  # noqa: E402
 from dms_mm.structures.onnx_export import (  # noqa: E402
     EXPORTERS,
     TensorForward,
     export_onnx,
-    median_ms,
     onnx_difference,
     onnxruntime_session,
 )
@@ -135,12 +134,12 @@ def main(argv=None):
             with torch.no_grad():
                 wrapped(inputs)
 
-        torch_ms = median_ms(run_torch, args.iters)
-        ort_ms = median_ms(lambda: session.run(None, feed), args.iters)
+        torch_ms = median_ms(run_torch, args.iters, 5, 'cpu')
+        ort_ms = median_ms(lambda: session.run(None, feed), args.iters, 5, 'cpu')
         result.update(torch_ms=torch_ms, onnxruntime_ms=ort_ms, threads=args.threads,
                       iters=args.iters, torch=torch.__version__,
                       onnxruntime=__import__('onnxruntime').__version__,
-                      cpu=platform.processor() or platform.machine())
+                      cpu=device_name('cpu'))
         print(f'export_onnx: median of {args.iters} runs at {args.threads} thread(s): torch '
               f'{torch_ms:.3f} ms, onnxruntime {ort_ms:.3f} ms')
     with open(osp.splitext(args.out)[0] + '.json', 'w') as f:

@@ -3,13 +3,12 @@
 OpenMMLab models run in their ``mode='tensor'`` forward (a classifier's class
 scores, a detector's raw head maps: what mmdeploy exports too, without the data
 preprocessor and without post-processing). :func:`export_onnx` writes the
-graph, :func:`onnx_difference` runs it in onnxruntime and compares every output
-with torch's, and :func:`median_ms` times a callable. ``onnx``, ``onnxscript``
-and ``onnxruntime`` are imported only here (``requirements/deploy.txt``).
+graph, and :func:`onnx_difference` runs it in onnxruntime and compares every
+output with torch's (the timing is :func:`dms_mm.resources.latency_table.median_ms`).
+``onnx``, ``onnxscript`` and ``onnxruntime`` are imported only here
+(``requirements/deploy.txt``).
 """
-import statistics
-import time
-from typing import Callable, List
+from typing import List
 
 import torch
 import torch.nn as nn
@@ -108,17 +107,3 @@ def onnx_difference(session, model: nn.Module, inputs: torch.Tensor) -> float:
         worst = max(worst, float((have - want).abs().max() / scale))
     return worst
 
-
-def median_ms(fn: Callable[[], object], iters: int = 50, warmup: int = 5) -> float:
-    """Median wall time of ``fn()`` in milliseconds over ``iters`` calls, after
-    ``warmup`` calls."""
-    if iters < 1:
-        raise ValueError(f'iters must be at least 1, got {iters}')
-    for _ in range(warmup):
-        fn()
-    times: List[float] = []
-    for _ in range(iters):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return statistics.median(times)

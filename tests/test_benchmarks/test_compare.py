@@ -198,6 +198,21 @@ def test_a_peers_structure_from_scratch_trains_its_export_for_the_whole_budget(
     assert len(calls) == 1
 
 
+def _train_after_a_supernet(note):
+    """A stand-in for ``Comparison.train``: the seed's supernet is an empty
+    checkpoint; every other run is noted and reports 90 % top-1."""
+
+    def train(self, config, work_dir, epochs, seed, opts, iterations=None):
+        if work_dir.endswith('pretrained_seed0'):
+            os.makedirs(work_dir, exist_ok=True)
+            open(osp.join(work_dir, f'epoch_{epochs}.pth'), 'w').close()
+            return ''
+        note(work_dir, epochs, opts, iterations)
+        return 'Iter(val) [32/32]  accuracy/top1: 90.0000'
+
+    return train
+
+
 @pytest.mark.parametrize('method,iterations', [('mmrazor', 2 * 313 - 200),
                                                ('mmrazor-long', None)])
 def test_a_pruner_that_trains_while_it_prunes_finetunes_that_much_less(
@@ -207,13 +222,8 @@ def test_a_pruner_that_trains_while_it_prunes_finetunes_that_much_less(
     keeps the whole finetune."""
     calls = []
 
-    def train(self, config, work_dir, epochs, seed, opts, iterations=None):
-        if work_dir.endswith('pretrained_seed0'):
-            os.makedirs(work_dir, exist_ok=True)
-            open(osp.join(work_dir, f'epoch_{epochs}.pth'), 'w').close()
-            return ''
-        calls.append((osp.relpath(work_dir, tmp_path), epochs, iterations))
-        return 'Iter(val) [32/32]  accuracy/top1: 90.0000'
+    train = _train_after_a_supernet(lambda work_dir, epochs, opts, iterations: calls.append(
+        (osp.relpath(work_dir, tmp_path), epochs, iterations)))
 
     def prune(out_dir, checkpoint):
         os.makedirs(out_dir)
@@ -236,13 +246,8 @@ def test_dmsp_short_searches_on_groupfishers_schedule(tmp_path, monkeypatch):
     the finetune rate, then finetuned for the rest of E/2 epochs."""
     calls = []
 
-    def train(self, config, work_dir, epochs, seed, opts, iterations=None):
-        if work_dir.endswith('pretrained_seed0'):
-            os.makedirs(work_dir, exist_ok=True)
-            open(osp.join(work_dir, f'epoch_{epochs}.pth'), 'w').close()
-            return ''
-        calls.append((osp.relpath(work_dir, tmp_path), iterations, opts))
-        return 'Iter(val) [32/32]  accuracy/top1: 90.0000'
+    train = _train_after_a_supernet(lambda work_dir, epochs, opts, iterations: calls.append(
+        (osp.relpath(work_dir, tmp_path), iterations, opts)))
 
     monkeypatch.setattr(compare.Comparison, 'train', train)
     monkeypatch.setattr(compare.Comparison, 'structure_fields',
