@@ -1,5 +1,7 @@
 """Shared test helpers: small OpenMMLab models under DMS, their pruned copies, and
 CPU process groups (gloo) for the distributed tests."""
+import contextlib
+import logging
 import os
 import socket
 
@@ -11,6 +13,7 @@ from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as PRETRAIN_MODELS
 
 import dms_mm  # noqa: F401
+from benchmarks.subnets import randomize_structure  # noqa: F401  (one draw for tests and benchmarks)
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import to_static
 
@@ -54,18 +57,6 @@ def dms_model(name, size=32, **mutator_kwargs):
                        tracer_type='FxTracer'), **mutator_kwargs)
     mutator.prepare_from_supernet(model)
     return model, mutator
-
-
-def randomize_structure(mutator, seed=0, low=0.2):
-    """Random importances and keep ratios, for units and stages."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mutable in mutator.dms_mutables():
-            if mutable.frozen:
-                continue
-            mutable.importance.copy_(torch.rand(mutable.num_elements, generator=gen))
-            mutable.keep_ratio.fill_(low + (1 - low) * float(torch.rand(1, generator=gen)))
-        mutator.clamp_()
 
 
 def hard_outputs(model, mutator, static, *inputs, **kwargs):
@@ -116,3 +107,64 @@ def spawn_gloo(worker, world_size, out_dir):
     that form one gloo process group; raises if any of them fails."""
     mp.spawn(_gloo_entry, args=(worker, world_size, free_port(), str(out_dir)),
              nprocs=world_size, join=True)
+
+
+@contextlib.contextmanager
+def collect_logs():
+    """Inside: the (level, message) of every record of mmengine's current
+    logger, appended to the yielded list."""
+    from mmengine.logging import MMLogger
+
+    messages = []
+
+    class _Collect(logging.Handler):
+
+        def emit(self, record):
+            messages.append((record.levelno, record.getMessage()))
+
+    logger = MMLogger.get_current_instance()
+    handler = _Collect()
+    logger.addHandler(handler)
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+
+
+def resnet18_algorithm(**kwargs):
+    """A DMSAlgorithm around mmpretrain's ResNet-18 (10 classes, 32x32 demo
+    input); ``kwargs`` are its settings (a target among them)."""
+    from mmrazor.registry import MODELS
+    cfg = dict(
+        _scope_='mmrazor',
+        type='DMSAlgorithm',
+        architecture=dict(
+            _scope_='mmpretrain', type='ImageClassifier',
+            backbone=dict(type='ResNet', depth=18), neck=dict(type='GlobalAveragePooling'),
+            head=dict(type='LinearClsHead', num_classes=10, in_channels=512)),
+        mutator=dict(type='DMSMutator', parse_cfg=dict(
+            type='ChannelAnalyzer', demo_input=(1, 3, 32, 32), tracer_type='FxTracer')),
+        data_preprocessor=dict(num_classes=10, mean=[0, 0, 0], std=[1, 1, 1]))
+    cfg.update(kwargs)
+    return MODELS.build(cfg)
+
+
+def classifier_batch(n=4):
+    """``n`` random 32x32 images with labels 0..9, as a classifier's loss takes them."""
+    from mmpretrain.structures import DataSample
+    inputs = torch.rand(n, 3, 32, 32)
+    samples = [DataSample().set_gt_label(i % 10) for i in range(n)]
+    return inputs, samples
+
+
+def growing_latency_table(table, unit=1e-4):
+    """``table`` (a LatencyTable) with every layer's timings ``unit`` times a
+    product of its widths, and no calibration: the tests that need an estimate
+    to follow the structure, whatever a timing on a busy machine gave."""
+    from dms_mm.resources import LatencyTable
+    layers = {name: dict(layer, ms=[[unit * (c_in + 1) * (c_out + 1)
+                                     for c_out in layer['out_channels']]
+                                    for c_in in layer['in_channels']])
+              for name, layer in table.layers.items()}
+    meta = {k: v for k, v in table.meta.items() if k != 'calibration'}
+    return LatencyTable(meta, layers)

@@ -64,6 +64,10 @@ def to_static(architecture: nn.Module, mutator, inplace: bool = False) -> nn.Mod
     """
     removed = removed_blocks(mutator)
     if not inplace:
+        # the masks cached by the last training step hold its autograd graph, which
+        # deepcopy refuses (a search that ends without a validation pass): dropped, as
+        # every forward computes them anew
+        mutator.clear_masks()
         # the copy carries its own copies of the mutables its ops and hooks point to
         architecture = copy.deepcopy(architecture)
     modules = dict(architecture.named_modules())

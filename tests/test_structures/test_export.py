@@ -18,13 +18,15 @@ from dms_mm.structures import (
     scale_to_target,
     to_static,
 )
-from dms_mm.structures.export import _searched_mutables
+from dms_mm.structures.export import _searched_mutables, export_subnet
 from dms_test_utils import (
     BACKBONES,
+    classifier_batch,
     classifier_config,
     dms_model,
     hard_outputs,
     randomize_structure,
+    resnet18_algorithm,
 )
 
 ARCH = {name: classifier_config(name) for name in list(BACKBONES) + ['deit']}
@@ -273,3 +275,16 @@ def test_a_searched_deit_is_rebuilt_with_its_heads_dims_and_depth(tmp_path):
     with pytest.raises(SubnetError, match=r'attention backbone.layers.0.attn: the subnet says '
                        'num_heads 5, this model has 3'):
         _sub_model(architecture=ARCH['deit'], subnet=bad)
+
+
+def test_a_search_that_ends_on_a_training_step_exports(tmp_path):
+    """The masks of the last step hold its autograd graph (no validation pass
+    after it hardened them): the export still copies the model."""
+    algo = resnet18_algorithm(target_flops_ratio=0.5)
+    randomize_structure(algo.mutator, seed=2)
+    algo.set_search_state('search', 0.7)
+    losses = algo(*classifier_batch(), mode='loss')
+    (losses['loss'] + losses['loss_resource']).backward()
+    subnet = export_subnet(algo, str(tmp_path / 'out'))
+    assert (tmp_path / 'out' / 'pruned.pth').is_file()
+    assert 0 < subnet['resources']['static_flops'] < subnet['resources']['counted_supernet_flops']
