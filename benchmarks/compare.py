@@ -169,16 +169,18 @@ PRESETS = dict(
 )
 
 
-def iteration_config(config: str, iterations: int, path: str) -> str:
+def iteration_config(config: str, iterations: int, path: str, validate: bool = True) -> str:
     """Write ``config`` trained for ``iterations`` iterations to ``path`` and
-    return ``path``: mmengine's ``IterBasedTrainLoop``, validating at its end;
+    return ``path``: mmengine's ``IterBasedTrainLoop``, validating at its end
+    (or never, where ``validate`` is False);
     the schedulers stepped by epoch end where the training ends (stepped every
     iteration, as ``convert_to_iter_based`` steps them); checkpoint and log by
     iteration. For a phase of a budget that is not a whole number of epochs."""
     from mmengine.config import Config
     cfg = Config.fromfile(config)
     cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iterations,
-                         val_interval=iterations)
+                         val_interval=iterations,
+                         val_begin=iterations if validate else iterations + 1)
     for scheduler in cfg.param_scheduler:
         if scheduler.get('by_epoch', True):
             if scheduler.get('begin', 0) or 'end' in scheduler:
@@ -346,18 +348,23 @@ class Comparison:
                 f'test_dataloader.dataset.num_images={self.test_images}']
 
     def train(self, config: str, work_dir: str, epochs: int, seed: int,
-              opts: List[str], iterations: Optional[int] = None) -> str:
+              opts: List[str], iterations: Optional[int] = None,
+              validate: bool = True) -> str:
         """``tools/train.py`` for ``epochs`` epochs (or, where ``iterations``
         is given, for that many iterations: see :func:`iteration_config`),
-        validating (on the test split) at the end only; returns the output."""
+        validating (on the test split) at the end only, or not at all where
+        ``validate`` is False (a phase whose accuracy no report reads: the
+        search, the supernet the pruners start from; the test split takes a
+        full model about 16 s on one thread); returns the output."""
         amp = (['optim_wrapper.type=AmpOptimWrapper', 'optim_wrapper.dtype=bfloat16']
                if self.precision == 'bfloat16' else [])
         if iterations is None:
-            loop = [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}']
+            loop = [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
+                    f'train_cfg.val_begin={epochs if validate else epochs + 1}']
         else:
             with self._in_process:  # loading a config may reload pkg_resources: see __init__
                 config, loop = iteration_config(osp.join(ROOT, config), iterations,
-                                                work_dir + '_config.py'), []
+                                                work_dir + '_config.py', validate), []
         return run_tool(['tools/train.py', config, '--work-dir', work_dir, '--cfg-options',
                          *loop, f'randomness.seed={seed}', *self.data_opts(), *amp, *opts],
                         work_dir + '.log', self.threads)
@@ -389,7 +396,7 @@ class Comparison:
             lock = self._seed_locks.setdefault(seed, threading.Lock())
         with lock:  # runs of one seed in parallel train it once
             if not osp.isfile(ckpt):
-                self.train(self.configs['supernet'], work, half, seed, [])
+                self.train(self.configs['supernet'], work, half, seed, [], validate=False)
         return ckpt
 
     def record(self, key: str, **fields) -> Dict:
@@ -482,7 +489,8 @@ class Comparison:
         # the export lands on the target even where a short search stopped above it
         # (DMSExportHook is the second custom hook of the search configs)
         self.train(search_config, search_dir, search_epochs, seed,
-                   search_opts + ['custom_hooks.1.scale_to_target=True'], **search_loop)
+                   search_opts + ['custom_hooks.1.scale_to_target=True'], validate=False,
+                   **search_loop)
         export = osp.join(search_dir, 'dms_export')
         out = self.retrain(export, osp.join(work, 'retrain'), retrain_epochs, seed,
                            osp.join(export, 'pruned.pth'), retrain_config, lr, **retrain_loop)

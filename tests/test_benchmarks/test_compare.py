@@ -121,7 +121,8 @@ def test_parallel_runs_train_a_seeds_supernet_once_and_record_every_run(tmp_path
 
     trained = []
 
-    def train(self, config, work_dir, epochs, seed, opts):
+    def train(self, config, work_dir, epochs, seed, opts, validate=True):
+        assert not validate  # the supernet's accuracy is not reported: no test pass
         trained.append((threading.get_ident(), work_dir))
         time.sleep(0.2)
         os.makedirs(work_dir, exist_ok=True)
@@ -151,8 +152,8 @@ def test_the_dms_structure_from_scratch_retrains_the_dms_export_once_searched(
 
     calls = []
 
-    def train(self, config, work_dir, epochs, seed, opts):
-        calls.append((osp.relpath(work_dir, tmp_path), epochs, opts))
+    def train(self, config, work_dir, epochs, seed, opts, validate=True):
+        calls.append((osp.relpath(work_dir, tmp_path), epochs, opts, validate))
         time.sleep(0.2)
         return 'Epoch(val) [1][1/1]  accuracy/top1: 80.0000'
 
@@ -162,9 +163,11 @@ def test_the_dms_structure_from_scratch_retrains_the_dms_export_once_searched(
     monkeypatch.setattr(compare, 'report', lambda *args: 'the report')
     compare.main(['--methods', 'dms', 'dmsstruct', '--targets', '0.25', '--seeds', '0',
                   '--jobs', '2', '--work-dir', str(tmp_path)])
-    runs = [(work, epochs) for work, epochs, _ in calls]
-    assert sorted(runs) == [('dms_t0.25_seed0/retrain', 2), ('dms_t0.25_seed0/search', 2),
-                            ('dmsstruct_t0.25_seed0/train', 4)]
+    runs = [(work, epochs, validate) for work, epochs, _, validate in calls]
+    # the search is not tested (its accuracy is not reported), the trainings are
+    assert sorted(runs) == [('dms_t0.25_seed0/retrain', 2, True),
+                            ('dms_t0.25_seed0/search', 2, False),
+                            ('dmsstruct_t0.25_seed0/train', 4, True)]
     opts = dict(o.split('=', 1) for o in calls[-1][2])
     assert opts['model.subnet'] == f'{tmp_path}/dms_t0.25_seed0/search/dms_export/subnet.json'
     assert opts['model.checkpoint'] == 'None' and opts['model.reset_params'] == 'True'
@@ -202,7 +205,7 @@ def _train_after_a_supernet(note):
     """A stand-in for ``Comparison.train``: the seed's supernet is an empty
     checkpoint; every other run is noted and reports 90 % top-1."""
 
-    def train(self, config, work_dir, epochs, seed, opts, iterations=None):
+    def train(self, config, work_dir, epochs, seed, opts, iterations=None, validate=True):
         if work_dir.endswith('pretrained_seed0'):
             os.makedirs(work_dir, exist_ok=True)
             open(osp.join(work_dir, f'epoch_{epochs}.pth'), 'w').close()
@@ -270,7 +273,12 @@ def test_an_iteration_budget_ends_the_schedule_where_the_training_ends(repo_root
         osp.join(repo_root, 'configs/dms/resnet/dms_resnet18-w16_retrain_glyphs.py'), 426,
         str(tmp_path / 'run' / 'config.py'))  # a run's folder that is not made yet
     cfg = Config.fromfile(path)
-    assert cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=426, val_interval=426)
+    assert cfg.train_cfg == dict(type='IterBasedTrainLoop', max_iters=426, val_interval=426,
+                                 val_begin=426)
+    quiet = Config.fromfile(compare.iteration_config(
+        osp.join(repo_root, 'configs/dms/resnet/dms_resnet18-w16_retrain_glyphs.py'), 426,
+        str(tmp_path / 'quiet.py'), validate=False))
+    assert quiet.train_cfg.val_begin == 427  # never reached: no test pass
     warmup, cosine = cfg.param_scheduler
     assert (warmup.type, warmup.by_epoch, warmup.end) == ('LinearLR', False, 100)
     assert (cosine.type, cosine.by_epoch, cosine.begin, cosine.end) == (
