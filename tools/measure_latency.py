@@ -4,7 +4,8 @@ Builds the search config's supernet, and for each convolution, linear, batch
 norm and layer norm whose width a mutable changes (or that sits in a removable
 block) times a plain layer of the same settings at the shape of the demo
 input, at ``--steps`` widths of each searched side, in inference; then the
-whole supernet at full width. The table (JSON) records the device, torch,
+whole supernet at full width and, for the calibration, the static model at
+smaller uniform widths. The table (JSON) records the device, torch,
 dtype, batch size and threads; a table read on another device is refused
 unless asked for. Example::
 
@@ -39,6 +40,9 @@ def parse_args(argv=None):
     parser.add_argument('--steps', type=int, default=8, help='widths per searched side')
     parser.add_argument('--iters', type=int, default=20, help='timed runs per point (median)')
     parser.add_argument('--warmup', type=int, default=5, help='untimed runs first')
+    parser.add_argument('--calibration', nargs='*', type=float, default=[0.75, 0.5, 0.25],
+                        help='width ratios at which the whole static model is timed too, so '
+                        'that an estimate maps the layers onto the model (none: no calibration)')
     parser.add_argument('--threads', type=int, default=0,
                         help='intra-op threads on a CPU (default: torch\'s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -62,7 +66,9 @@ def main(argv=None):
     plain = MODELS.build(copy.deepcopy(cfg.model.architecture))
     table = measure_latency_table(plain, algorithm.mutator, args.device,
                                   getattr(torch, args.dtype), args.steps, args.iters,
-                                  args.warmup, config=args.config)
+                                  args.warmup, config=args.config,
+                                  architecture=algorithm.architecture,
+                                  calibration=args.calibration)
     table.save(args.out)
     print(f'measure_latency: {table}; wrote {args.out}')
     return table

@@ -1,5 +1,7 @@
-"""DMSAlgorithm: the task loss plus a resource loss on the soft FLOPs/params."""
+"""DMSAlgorithm: the task loss plus a resource loss on the soft FLOPs, params or
+latency."""
 import math
+import os.path as osp
 from typing import Dict, List, Optional, Union
 
 import torch
@@ -10,6 +12,7 @@ from mmrazor.models.algorithms import BaseAlgorithm
 from mmrazor.registry import MODELS
 from torch import nn
 
+from dms_mm.resources.latency_table import LatencyTable
 from dms_mm.structures.expand import check_expand_cfg, expand_model
 from dms_mm.structures.sub_model import load_state_strict
 from dms_mm.utils.config_keys import (
@@ -30,12 +33,16 @@ class DMSAlgorithm(BaseAlgorithm):
 
     Exactly one target is given: ``target_flops_ratio`` (soft FLOPs over the
     supernet's), ``target_flops`` or ``target_params`` (absolute counts at
-    the mutator's demo input). The target of each iteration and the phase
-    come from :class:`~dms_mm.engine.DMSSchedulerHook`, which must be in
+    the mutator's demo input), or with a ``latency_table``
+    ``target_latency`` (milliseconds) or ``target_latency_ratio``. The
+    target of each iteration and the phase come from
+    :class:`~dms_mm.engine.DMSSchedulerHook`, which must be in
     ``custom_hooks``.
 
     The loss dict holds the task losses, ``loss_resource`` and, for the log,
-    ``flops_ratio``, ``params_ratio`` and ``target_ratio``.
+    ``flops_ratio``, ``params_ratio`` and ``target_ratio``; with a latency
+    table also ``latency_ratio`` and ``latency_ms``; with ``max_params``
+    ``loss_params``.
 
     Args:
         architecture (dict | BaseModel): The model to search.
@@ -44,6 +51,22 @@ class DMSAlgorithm(BaseAlgorithm):
         target_flops_ratio (float, optional): Final FLOPs over supernet FLOPs.
         target_flops (float, optional): Final FLOPs.
         target_params (float, optional): Final parameter count.
+        target_latency (float, optional): Final latency in milliseconds, as
+            the ``latency_table`` estimates it (see
+            :class:`~dms_mm.resources.SoftLatencyEstimator`).
+        target_latency_ratio (float, optional): Final latency over the
+            supernet's.
+        latency_table (str | dict, optional): The table of
+            ``tools/measure_latency.py`` for this model: its path, or
+            ``dict(path=..., allow_other_device=False)``. A table measured on
+            another device (or CPU) or torch than this machine's is refused
+            unless ``allow_other_device`` (then a warning says so: searching
+            on a GPU for a CPU deployment, say). With a FLOPs or params
+            target it is only logged. Defaults to None.
+        max_params (float, optional): A limit on the parameter count held
+            beside the target: ``w * log(p / max_params)`` while ``p`` is
+            above it (one-sided), in the phases with a resource loss. The
+            export's scaling keeps to the target only. Defaults to None.
         loss_type (str): ``'log'``: ``w * log(r / t)`` when ``r > t`` (the
             paper's); ``'l2'``: ``w * (r - t)^2`` when ``r > t``.
             Defaults to ``'log'``.
@@ -89,6 +112,10 @@ class DMSAlgorithm(BaseAlgorithm):
                  target_flops_ratio: Optional[float] = None,
                  target_flops: Optional[float] = None,
                  target_params: Optional[float] = None,
+                 target_latency: Optional[float] = None,
+                 target_latency_ratio: Optional[float] = None,
+                 latency_table: Optional[Union[str, Dict]] = None,
+                 max_params: Optional[float] = None,
                  loss_type: str = 'log',
                  loss_weight: float = 1.0,
                  two_sided: bool = True,
@@ -146,8 +173,23 @@ class DMSAlgorithm(BaseAlgorithm):
         self.mutator = MODELS.build(mutator) if isinstance(mutator, dict) else mutator
         self.mutator.prepare_from_supernet(self.architecture)
         self._check_searchable(unsearchable_units)
+        latency_given = target_latency is not None or target_latency_ratio is not None
+        if latency_table is not None:
+            self._use_latency_table(latency_table)
+        elif latency_given:
+            raise ValueError('DMSAlgorithm: target_latency and target_latency_ratio need a '
+                             'latency_table (measured with tools/measure_latency.py CONFIG '
+                             '--out TABLE.json)')
         self.target_kind, self.final_target_ratio = self._resolve_target(
-            target_flops_ratio, target_flops, target_params)
+            target_flops_ratio, target_flops, target_params, target_latency,
+            target_latency_ratio)
+        self.max_params = None if max_params is None else float(max_params)
+        if self.max_params is not None:
+            smallest = self.smallest_reachable_ratio('params') * self.mutator.supernet_params
+            if not smallest <= self.max_params:
+                raise ValueError(
+                    f'DMSAlgorithm: max_params={max_params} is below the {smallest:.4g} params '
+                    'of the smallest structure the keep bounds allow')
 
         self.phase = 'search'
         self.current_target_ratio: Optional[float] = None
@@ -167,6 +209,24 @@ class DMSAlgorithm(BaseAlgorithm):
                 module._is_init = True
         return expand_model(self.architecture, cfg['channel_ratio'], cfg['block_ratio'],
                             mutator=mutator)
+
+    def _use_latency_table(self, spec: Union[str, Dict]) -> None:
+        spec = dict(path=spec) if isinstance(spec, str) else dict(spec)
+        allow = bool(spec.pop('allow_other_device', False))
+        path = spec.pop('path', None)
+        if path is None or spec:
+            raise ValueError("DMSAlgorithm: latency_table is a path or dict(path=..., "
+                             f"allow_other_device=False); got keys {sorted(spec) or 'no path'}")
+        if not osp.isfile(path):
+            raise FileNotFoundError(
+                f'DMSAlgorithm: latency_table {path} does not exist: measure it first, on the '
+                f'device, with tools/measure_latency.py SEARCH_CONFIG --out {path}')
+        table = LatencyTable.load(path)
+        differs = table.check_device(table.meta.get('device', 'cpu'), allow_other=allow)
+        if differs:
+            print_log(f'DMSAlgorithm: {path}: {differs} (allow_other_device=True)',
+                      logger='current', level=30)
+        self.mutator.use_latency_table(table)
 
     def _check_searchable(self, action: str) -> None:
         mutator = self.mutator
@@ -213,25 +273,23 @@ class DMSAlgorithm(BaseAlgorithm):
             for m, (keep, importance) in zip(mutables, saved):
                 m.keep_ratio.copy_(keep)
                 m.importance.copy_(importance)
-        supernet = mutator.supernet_params if kind == 'params' else mutator.supernet_flops
-        return float(resources[kind]) / supernet
+        return float(resources[kind]) / mutator.supernet_resource(kind)
 
-    def _resolve_target(self, flops_ratio, flops, params):
+    def _resolve_target(self, flops_ratio, flops, params, latency=None, latency_ratio=None):
         given = {k: v for k, v in dict(target_flops_ratio=flops_ratio, target_flops=flops,
-                                       target_params=params).items() if v is not None}
+                                       target_params=params, target_latency=latency,
+                                       target_latency_ratio=latency_ratio).items()
+                 if v is not None}
         if len(given) != 1:
             raise ValueError('DMSAlgorithm: give exactly one of target_flops_ratio, '
-                             f'target_flops, target_params; got {sorted(given) or "none"}')
+                             'target_flops, target_params, target_latency, '
+                             f'target_latency_ratio; got {sorted(given) or "none"}')
         key, value = next(iter(given.items()))
-        if key == 'target_params':
-            kind, ratio = 'params', float(value) / self.mutator.supernet_params
-        elif key == 'target_flops':
-            kind, ratio = 'flops', float(value) / self.mutator.supernet_flops
-        else:
-            kind, ratio = 'flops', float(value)
+        kind = dict(target_params='params', target_latency='latency',
+                    target_latency_ratio='latency').get(key, 'flops')
+        supernet = self.mutator.supernet_resource(kind)
+        ratio = float(value) if key.endswith('_ratio') else float(value) / supernet
         if not 0.0 < ratio <= 1.0:
-            supernet = (self.mutator.supernet_params
-                        if kind == 'params' else self.mutator.supernet_flops)
             raise ValueError(
                 f'DMSAlgorithm: {key}={value} is a {kind} ratio of {ratio:.4g} to the supernet '
                 f'({supernet:.4g} {kind}); it must be in (0, 1]')
@@ -274,11 +332,13 @@ class DMSAlgorithm(BaseAlgorithm):
         return super().forward(inputs, data_samples, mode)
 
     def resource_ratios(self) -> Dict[str, torch.Tensor]:
-        """Soft FLOPs and params over the supernet's; only the target's kind
-        carries a gradient (the other one is for the log)."""
-        resources = self.mutator.soft_resources(grad=(self.target_kind, ))
-        return dict(flops=resources['flops'] / self.mutator.supernet_flops,
-                    params=resources['params'] / self.mutator.supernet_params)
+        """Soft FLOPs, params (and latency, with a table) over the
+        supernet's; only the target's kind (and params, under ``max_params``)
+        carries a gradient (the others are for the log)."""
+        grad = (self.target_kind, ) + (('params', ) if self.max_params is not None else ())
+        resources = self.mutator.soft_resources(grad=grad)
+        return {kind: value / self.mutator.supernet_resource(kind)
+                for kind, value in resources.items()}
 
     def resource_loss(self, ratio: torch.Tensor, target: float) -> torch.Tensor:
         """``w * log(r / t)`` or ``w * (r - t)^2`` when ``r > t``; below the
@@ -304,13 +364,21 @@ class DMSAlgorithm(BaseAlgorithm):
         ratios = self.resource_ratios()
         ratio = ratios[self.target_kind]
         device = ratio.device
-        if self.phase in ('search', 'refine', 'pretrain'):
+        searching = self.phase in ('search', 'refine', 'pretrain')
+        if searching:
             loss_resource = self.resource_loss(ratio, self.current_target_ratio)
         else:
             loss_resource = ratio * 0.0
         losses['loss_resource'] = loss_resource
+        if self.max_params is not None:
+            over = torch.log(ratios['params'] * self.mutator.supernet_params / self.max_params)
+            losses['loss_params'] = (self.loss_weight * over.clamp(min=0) if searching
+                                     else over * 0.0)
         losses['flops_ratio'] = ratios['flops'].detach()
         losses['params_ratio'] = ratios['params'].detach()
+        if 'latency' in ratios:
+            losses['latency_ratio'] = ratios['latency'].detach()
+            losses['latency_ms'] = ratios['latency'].detach() * self.mutator.supernet_latency
         losses['target_ratio'] = torch.tensor(self.current_target_ratio, device=device)
         return losses
 
@@ -319,6 +387,7 @@ class DMSAlgorithm(BaseAlgorithm):
                 f'loss {self.loss_type} x {self.loss_weight} '
                 f'({"two-sided" if self.two_sided else "one-sided"}), '
                 f'train_model={self.train_model}'
+                + ('' if self.max_params is None else f', max_params {self.max_params:.4g}')
                 + ('' if self.expansion is None else
                    f', expanded x{self.expansion.channel_ratio:g} channels, '
                    f'x{self.expansion.block_ratio:g} blocks'))

@@ -32,7 +32,9 @@ from dms_mm.mutables import DMSMutableBlocks
 from dms_mm.resources import (
     RESOURCE_KINDS,
     AttentionCounter,
+    LatencyTable,
     OutputParamCounter,
+    SoftLatencyEstimator,
     SoftResourceEstimator,
     Width,
     counter_type,
@@ -145,6 +147,8 @@ class DMSMutator(ChannelMutator):
         self.supernet_params: Optional[float] = None
         #: the soft FLOPs and params, set up by the demo forward of prepare_from_supernet
         self.resources: Optional[SoftResourceEstimator] = None
+        self.latency: Optional[SoftLatencyEstimator] = None
+        self.supernet_latency: Optional[float] = None
 
     # ------------------------------------------------------------ preparing
     @property
@@ -400,16 +404,56 @@ class DMSMutator(ChannelMutator):
         for mutable in self.dms_mutables():
             mutable.clear_cache()
 
-    def soft_resources(self, grad=RESOURCE_KINDS) -> Dict[str, torch.Tensor]:
-        """Soft FLOPs and params (value: hard count; gradient: soft sums).
+    def soft_resources(self, grad=None) -> Dict[str, torch.Tensor]:
+        """Soft FLOPs and params, and the latency (milliseconds) where a
+        latency table is in use (value: hard count; gradient: soft sums).
 
         Args:
-            grad (Sequence[str]): The kinds that carry a gradient; the others
-                are counted without autograd. Defaults to both.
+            grad (Sequence[str], optional): The kinds that carry a gradient;
+                the others are counted without autograd. Defaults to all.
         """
         if self.resources is None:
             raise RuntimeError('DMSMutator: prepare_from_supernet has not run')
-        return self.resources.count(grad)
+        grad = self.resource_kinds if grad is None else tuple(grad)
+        unknown = sorted(set(grad) - set(self.resource_kinds))
+        if unknown:
+            raise ValueError(f'DMSMutator: unknown resource kinds {unknown}; known: '
+                             f'{self.resource_kinds} (latency: after use_latency_table)')
+        result = self.resources.count([k for k in grad if k != 'latency'])
+        if self.latency is not None:
+            with torch.set_grad_enabled(torch.is_grad_enabled() and 'latency' in grad):
+                result['latency'] = self.latency.count()
+        return result
+
+    @property
+    def resource_kinds(self) -> Tuple[str, ...]:
+        """What :meth:`soft_resources` counts."""
+        return RESOURCE_KINDS + (('latency', ) if self.latency is not None else ())
+
+    def supernet_resource(self, kind: str) -> float:
+        """The supernet's ``flops``, ``params`` or ``latency`` (milliseconds)."""
+        value = dict(flops=self.supernet_flops, params=self.supernet_params,
+                     latency=self.supernet_latency).get(kind)
+        if value is None:
+            raise ValueError(f'DMSMutator: no supernet {kind!r} (known: '
+                             f'{self.resource_kinds}; latency needs use_latency_table)')
+        return value
+
+    def use_latency_table(self, table: LatencyTable) -> SoftLatencyEstimator:
+        """Estimate the latency of every structure from ``table`` (measured
+        for this model by :func:`~dms_mm.resources.latency_table.measure_latency_table`):
+        :meth:`soft_resources` then counts ``latency`` too.
+
+        Raises:
+            LatencyTableError: For a table measured for another model.
+        """
+        if self.resources is None:
+            raise RuntimeError('DMSMutator: prepare_from_supernet has not run')
+        self.latency = SoftLatencyEstimator(self.resources.counters, table, self.supernet_flops)
+        self.supernet_latency = self.latency.full_ms()
+        print_log(f'DMSMutator: {self.latency}; supernet {self.supernet_latency:.3f} ms '
+                  f'(measured {table.meta["model_ms"]:.3f} ms)', logger='current')
+        return self.latency
 
     # ------------------------------------------------------------ each step
     @torch.no_grad()

@@ -2,7 +2,8 @@
 (:mod:`.counters`, registered in :data:`~dms_mm.registry.RESOURCE_COUNTERS`),
 the widths they read (:class:`Width`), each mutable's straight-through count
 of a step (:class:`MutableCounts`), and their sum over a model
-(:class:`SoftResourceEstimator`)."""
+(:class:`SoftResourceEstimator`); the latency of a model from a table measured
+on the device (:class:`LatencyTable`, :class:`SoftLatencyEstimator`)."""
 from .counters import (
     AttentionCounter,
     BaseResourceCounter,
@@ -13,11 +14,14 @@ from .counters import (
     OutputParamCounter,
 )
 from .estimator import RESOURCE_KINDS, SoftResourceEstimator, counter_type
+from .latency_estimator import SoftLatencyEstimator
+from .latency_table import LatencyTable, LatencyTableError
 from .mutable_counts import MutableCounts
 from .width import Width
 
 __all__ = [
     'AttentionCounter', 'BaseResourceCounter', 'BatchNormCounter', 'ConvCounter',
     'LayerNormCounter', 'LinearCounter', 'MutableCounts', 'OutputParamCounter',
-    'RESOURCE_KINDS', 'SoftResourceEstimator', 'Width', 'counter_type'
+    'LatencyTable', 'LatencyTableError', 'RESOURCE_KINDS', 'SoftLatencyEstimator',
+    'SoftResourceEstimator', 'Width', 'counter_type'
 ]

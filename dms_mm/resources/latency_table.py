@@ -8,7 +8,10 @@ and settings at the shape of the demo input, at ``steps`` widths between
 ``1/steps`` of the channels and all of them for each searched side (one width
 for a side no mutable changes): warm-up runs, then the median of timed runs,
 in inference (``torch.no_grad``). It also times the whole model at full width,
-so that the part no search changes (the rest) is known. :class:`LatencyTable`
+so that the part no search changes (the rest) is known, and, given the
+searched architecture, the static model at smaller uniform widths
+(``calibration``), so that an estimate can map the layers' sum onto what the
+whole model takes (activations and additions shrink with the widths too). :class:`LatencyTable`
 holds the result with where it was measured (device and its name, torch,
 dtype, batch size, threads), reads a layer's latency at any widths by bilinear
 interpolation on its grid, and refuses a device other than its own unless told.
@@ -142,8 +145,11 @@ class LatencyTable:
     def check_device(self, device: str, allow_other: bool = False) -> Optional[str]:
         """None when the table was measured on ``device`` (its kind and name)
         with this torch; else the difference, raised unless ``allow_other``."""
-        here = dict(device=device.split(':')[0], device_name=device_name(device),
-                    torch=torch.__version__)
+        try:
+            name = device_name(device)
+        except (AssertionError, RuntimeError):  # no such device here (a CUDA table on a CPU)
+            name = f'no {device} here'
+        here = dict(device=device.split(':')[0], device_name=name, torch=torch.__version__)
         there = dict(device=self.meta.get('device', '').split(':')[0],
                      device_name=self.meta.get('device_name'), torch=self.meta.get('torch'))
         differs = {k: (there[k], v) for k, v in here.items() if there[k] != v}
@@ -174,10 +180,19 @@ class LatencyTable:
         return cls(data['meta'], data['layers'])
 
 
+def _forward(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+    """One inference forward of ``model`` (an mmengine model's tensor mode)."""
+    if hasattr(model, 'data_preprocessor'):
+        return lambda: model(x, None, mode='tensor')
+    return lambda: model(x)
+
+
 @torch.no_grad()
 def measure_latency_table(model: nn.Module, mutator, device: str = 'cpu',
                           dtype: torch.dtype = torch.float32, steps: int = 8, iters: int = 20,
-                          warmup: int = 5, config: Optional[str] = None) -> LatencyTable:
+                          warmup: int = 5, config: Optional[str] = None,
+                          architecture: Optional[nn.Module] = None,
+                          calibration: Sequence[float] = (0.75, 0.5, 0.25)) -> LatencyTable:
     """Time the layers of a prepared model over their grids of widths.
 
     Args:
@@ -192,6 +207,13 @@ def measure_latency_table(model: nn.Module, mutator, device: str = 'cpu',
         iters (int): Timed runs per point (median). Defaults to 20.
         warmup (int): Untimed runs first. Defaults to 5.
         config (str, optional): The config, recorded in the table.
+        architecture (nn.Module, optional): The architecture the mutator was
+            prepared on (with DMS's ops): the static model at each width
+            ratio of ``calibration`` (every searched width scaled, the depth
+            kept) is timed, with the layers' sum the table gives it, into
+            ``meta['calibration']``. Defaults to None (no calibration).
+        calibration (Sequence[float]): The width ratios. Defaults to
+            ``(0.75, 0.5, 0.25)``.
 
     Returns:
         LatencyTable: The table.
@@ -231,16 +253,45 @@ def measure_latency_table(model: nn.Module, mutator, device: str = 'cpu',
                                     in_block=block is not None)
     shape = tuple(mutator.demo_input_shape)
     x = torch.rand(shape, device=device, dtype=dtype)
-    model = model.to(device, dtype).eval()
-
-    def forward():
-        model(x, None, mode='tensor') if hasattr(model, 'data_preprocessor') else model(x)
-
-    model_ms = median_ms(forward, iters, warmup, device)
+    model_ms = median_ms(_forward(model.to(device, dtype).eval(), x), iters, warmup, device)
     meta = dict(device=device, device_name=device_name(device), torch=torch.__version__,
                 dtype=str(dtype).replace('torch.', ''), batch_size=shape[0],
                 threads=torch.get_num_threads(), input_shape=list(shape), model_ms=model_ms,
                 steps=steps, iters=iters, warmup=warmup, config=config)
     if not math.isfinite(model_ms):
         raise LatencyTableError('the model\'s latency is not finite')
-    return LatencyTable(meta, layers)
+    table = LatencyTable(meta, layers)
+    if architecture is not None and calibration:
+        table.meta['calibration'] = _calibrate(table, architecture, mutator, device, dtype,
+                                               calibration, iters, warmup)
+    return table
+
+
+def _calibrate(table: LatencyTable, architecture: nn.Module, mutator, device, dtype,
+               ratios: Sequence[float], iters: int, warmup: int) -> List[Dict]:
+    """Whole-model timings of the static model at uniform width ratios, with
+    the sum of the table's layers at the same widths."""
+    from dms_mm.structures.static import to_static
+
+    from .latency_estimator import SoftLatencyEstimator
+    estimator = SoftLatencyEstimator(mutator.resources.counters, table, mutator.supernet_flops)
+    stages = {id(stage) for stage in mutator.stages}
+    mutables = [m for m in mutator.dms_mutables() if not m.frozen and id(m) not in stages]
+    saved = [(m.keep_ratio.detach().clone(), m.importance.clone()) for m in mutables]
+    x = torch.rand(tuple(mutator.demo_input_shape), device=device, dtype=dtype)
+    points = []
+    try:
+        for ratio in ratios:
+            for m in mutables:  # the first elements kept, as uniform scaling does
+                m.importance.copy_(torch.arange(m.num_elements, 0, -1, dtype=torch.float32))
+                m.keep_ratio.fill_(float(ratio))
+            mutator.clamp_()
+            layers_ms = float(estimator.layers_ms())
+            static = to_static(architecture, mutator).to(device, dtype).eval()
+            points.append(dict(width_ratio=float(ratio), layers_ms=layers_ms,
+                               model_ms=median_ms(_forward(static, x), iters, warmup, device)))
+    finally:
+        for m, (keep, importance) in zip(mutables, saved):
+            m.keep_ratio.copy_(keep)
+            m.importance.copy_(importance)
+    return points

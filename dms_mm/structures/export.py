@@ -82,7 +82,7 @@ def _bisect_scale(mutator, mutables: list, target_ratio: float, kind: str,
     ratio reached. Raises ValueError, with nothing changed, if ``s = 0`` is
     already above the target."""
     original = [m.keep_ratio.item() for m in mutables]
-    supernet = mutator.supernet_flops if kind == 'flops' else mutator.supernet_params
+    supernet = mutator.supernet_resource(kind)
 
     def ratio_at(scale: float) -> float:
         for mutable, keep in zip(mutables, original):
@@ -162,7 +162,8 @@ def round_up_widths(mutator, target_ratio: float, kind: str = 'flops',
     Args:
         mutator (DMSMutator): The prepared mutator.
         target_ratio (float): The resource ratio not to exceed.
-        kind (str): ``'flops'`` or ``'params'``. Defaults to ``'flops'``.
+        kind (str): ``'flops'``, ``'params'`` or ``'latency'`` (with a
+            latency table). Defaults to ``'flops'``.
         mutables (list, optional): The widths; by default every searched
             mutable but the stages.
 
@@ -172,7 +173,7 @@ def round_up_widths(mutator, target_ratio: float, kind: str = 'flops',
     if mutables is None:
         stages = {id(stage) for stage in mutator.stages}
         mutables = [m for m in _searched_mutables(mutator) if id(m) not in stages]
-    supernet = mutator.supernet_flops if kind == 'flops' else mutator.supernet_params
+    supernet = mutator.supernet_resource(kind)
 
     def ratio() -> float:
         return float(mutator.soft_resources()[kind]) / supernet

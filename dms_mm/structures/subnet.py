@@ -13,7 +13,8 @@ Layout (``format: dms_mm.subnet/1``)::
       "expand": {"channel_ratio", "block_ratio", "units": {name: [before, after]},
                  "stages": {name: [before, after]}},  # for a supernet grown from the model
       "resources": {"supernet_flops", "soft_flops", "supernet_params", "soft_params",
-                    "target_ratio", ...}
+                    "target_ratio", "supernet_latency_ms", "soft_latency_ms" (with a
+                    latency table), ...}
     }
 """
 import json
@@ -51,6 +52,9 @@ def build_subnet(mutator, model_cfg=None, target_ratio=None) -> Dict:
                            kept_blocks=kept))
     with torch.no_grad():
         resources = mutator.soft_resources()
+    latency = {} if 'latency' not in resources else dict(
+        supernet_latency_ms=mutator.supernet_latency,
+        soft_latency_ms=float(resources['latency']))
     return dict(
         format=SUBNET_FORMAT,
         model=to_plain(model_cfg),
@@ -65,7 +69,7 @@ def build_subnet(mutator, model_cfg=None, target_ratio=None) -> Dict:
         resources=dict(
             supernet_flops=mutator.supernet_flops, soft_flops=float(resources['flops']),
             supernet_params=mutator.supernet_params, soft_params=float(resources['params']),
-            target_ratio=target_ratio))
+            target_ratio=target_ratio, **latency))
 
 
 def to_plain(cfg):

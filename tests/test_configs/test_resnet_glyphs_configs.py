@@ -48,3 +48,27 @@ def test_the_retrain_configs_read_their_searches(repo_root):
         assert f'dms_resnet18-w16_{kind}search_glyphs/dms_export/subnet.json' in \
             retrain.model.subnet
         assert retrain.model.architecture == search.model.architecture
+
+
+def test_the_latency_search_reads_a_table_measured_from_the_search_config(
+        repo_root, build_algorithm, tmp_path):
+    from mmengine.registry import DefaultScope
+
+    from dms_mm.resources import LatencyTable
+    from dms_test_utils import growing_latency_table
+    from tools import measure_latency
+    table = tmp_path / 'latency.json'
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        measure_latency.main([f'{repo_root}/{CONFIGS}/dms_resnet18-w16_search_glyphs.py',
+                              '--out', str(table), '--batch', '16', '--steps', '3', '--iters',
+                              '1', '--warmup', '0', '--threads', '1', '--calibration'])
+    # timings that grow with the widths: one run a point on a busy machine need not
+    growing_latency_table(LatencyTable.load(str(table))).save(str(table))
+    cfg = Config.fromfile(f'{repo_root}/{CONFIGS}/dms_resnet18-w16_search_glyphs_latency.py')
+    assert cfg.model.target_flops_ratio is None
+    assert cfg.model.latency_table == 'work_dirs/latency/resnet18-w16_glyphs_cpu.json'
+    algorithm = build_algorithm(cfg, latency_table=str(table))
+    assert (algorithm.target_kind, algorithm.final_target_ratio) == ('latency', 0.5)
+    assert algorithm.mutator.supernet_latency > 0
+    with pytest.raises(FileNotFoundError, match='measure_latency'):  # the first step skipped
+        build_algorithm(cfg, latency_table=str(tmp_path / 'missing.json'))

@@ -1,7 +1,7 @@
 """DMSPlotHook: every search leaves pictures of its result in the work dir.
 
-* ``search_curve.png``: soft FLOPs ratio against the target ratio, and the
-  task loss, over the iterations;
+* ``search_curve.png``: soft FLOPs ratio (and latency ratio, with a latency
+  table) against the target ratio, and the task loss, over the iterations;
 * ``structure.png``: the kept width of every searched channel unit against its
   original width, and the kept blocks of every searched stage.
 
@@ -35,6 +35,8 @@ def plot_search_curve(history: Dict[str, List[float]], path: str) -> None:
     if history.get('params_ratio'):
         ax1.plot(it, history['params_ratio'], label='params ratio', color='tab:green',
                  alpha=0.6)
+    if history.get('latency_ratio'):
+        ax1.plot(it, history['latency_ratio'], label='latency ratio', color='tab:orange')
     ax1.set_xlabel('iteration')
     ax1.set_ylabel('ratio to the supernet')
     ax1.set_title('Resources during the search')
@@ -100,7 +102,8 @@ class DMSPlotHook(Hook):
     def __init__(self, interval: int = 1) -> None:
         self.interval = interval
         self.history: Dict[str, List[float]] = dict(
-            iter=[], flops_ratio=[], target_ratio=[], params_ratio=[], task_loss=[])
+            iter=[], flops_ratio=[], target_ratio=[], params_ratio=[], latency_ratio=[],
+            task_loss=[])
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if outputs is None or 'flops_ratio' not in outputs:
@@ -108,11 +111,12 @@ class DMSPlotHook(Hook):
         if (runner.iter + 1) % self.interval:
             return
         task = sum(_value(v) for k, v in outputs.items()
-                   if k.startswith('loss') and k != 'loss_resource')
+                   if k.startswith('loss') and k not in ('loss_resource', 'loss_params'))
         self.history['iter'].append(runner.iter + 1)
         self.history['task_loss'].append(task)
-        for key in ('flops_ratio', 'target_ratio', 'params_ratio'):
-            self.history[key].append(_value(outputs[key]))
+        for key in ('flops_ratio', 'target_ratio', 'params_ratio', 'latency_ratio'):
+            if key in outputs:
+                self.history[key].append(_value(outputs[key]))
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         # so that a resumed search draws its whole curve
