@@ -55,16 +55,24 @@ def main(argv=None):
     res = subnet['resources']
     flops0, params0 = res['counted_supernet_flops'], res['counted_supernet_params']
     shape = 'x'.join(str(s) for s in algorithm.mutator.demo_input_shape)
+    kind = algorithm.target_kind
+    target = f'{kind} target {res["target_ratio"]:.4f}'
     lines = [
         f'counted by mmengine.analysis at input {shape}:',
         f'  supernet     {flops0 / 1e6:10.3f} MFLOPs  {params0 / 1e6:8.4f} M params',
         f'  static model {res["static_flops"] / 1e6:10.3f} MFLOPs  '
         f'{res["static_params"] / 1e6:8.4f} M params  (FLOPs ratio '
-        f'{res["static_flops"] / flops0:.4f}, target {res["target_ratio"]:.4f})',
+        f'{res["static_flops"] / flops0:.4f}' + (f', {target})' if kind != 'latency' else ')'),
         f'  soft count   {res["soft_flops"] / 1e6:10.3f} MFLOPs  '
         f'{res["soft_params"] / 1e6:8.4f} M params  (DMS, at export)',
-        f'wrote {osp.join(args.out_dir, "subnet.json")} and {osp.join(args.out_dir, "pruned.pth")}',
     ]
+    if 'soft_latency_ms' in res:
+        lines.append(f'  latency      {res["soft_latency_ms"]:10.3f} ms of the supernet\'s '
+                     f'{res["supernet_latency_ms"]:.3f} ms, as the table predicts it (ratio '
+                     f'{res["soft_latency_ms"] / res["supernet_latency_ms"]:.4f}'
+                     + (f', {target})' if kind == 'latency' else ')'))
+    lines.append(f'wrote {osp.join(args.out_dir, "subnet.json")} and '
+                 f'{osp.join(args.out_dir, "pruned.pth")}')
     sys.stdout.write('\n'.join(lines) + '\n')
 
 
