@@ -33,3 +33,11 @@ if os.environ.get('PYTEST_XDIST_WORKER'):
     # (CI, 2026-12-02).
     torch.set_num_threads(1)
     os.environ.update(OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The files of tests/test_tools first (each starts searches through
+    tools/train.py, minutes long): `make test` runs the files whole on two
+    workers (`--dist loadfile`) in this order, and the longest ones last would
+    leave one worker running alone at the end."""
+    items.sort(key=lambda item: os.sep + 'test_tools' + os.sep not in str(item.path))
