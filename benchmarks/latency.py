@@ -106,25 +106,13 @@ def search(config: str, table: str, target: float, epochs: int, work_dir: str, a
 
 def time_side_by_side(models, x, args, rounds: int = 5):
     """The median latency (ms) of each model, timed in turns ``rounds`` times."""
-    from dms_mm.resources.latency_table import median_ms
+    from dms_mm.resources.latency_table import median_ms, model_forward
     times = [[] for _ in models]
     for _ in range(rounds):
         for i, model in enumerate(models):
-            times[i].append(median_ms(lambda m=model: m(x), args.iters, args.warmup,
+            times[i].append(median_ms(model_forward(model, x), args.iters, args.warmup,
                                       args.device))
     return [statistics.median(t) for t in times]
-
-
-class Tensor:
-    """The model's ``mode='tensor'`` forward, for timing."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __call__(self, x):
-        if hasattr(self.model, 'data_preprocessor'):
-            return self.model(x, None, mode='tensor')
-        return self.model(x)
 
 
 @torch.no_grad()
@@ -157,7 +145,7 @@ def run_model(name: str, args) -> list:
         static = to_static(algorithm.architecture, mutator).eval()
         supernet = build_architecture(cfg).eval()
         x = torch.rand(tuple(mutator.demo_input_shape))
-        supernet_ms, export_ms = time_side_by_side([Tensor(supernet), Tensor(static)], x, args)
+        supernet_ms, export_ms = time_side_by_side([supernet, static], x, args)
         res = subnet['resources']
         measured_ratio = export_ms / supernet_ms
         predicted_ratio = res['soft_latency_ms'] / res['supernet_latency_ms']

@@ -11,19 +11,6 @@ from .latency_table import TIMED_COUNTERS, LatencyTable, LatencyTableError
 from .mutable_counts import MutableCounts
 
 
-def interp1d(x: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear ``ys`` (last dim along ``xs``, ascending) at ``x``,
-    held at the ends; differentiable in ``x`` (the slope of its segment).
-    Runs on the device of ``xs`` without reading a value back to the host."""
-    if xs.numel() == 1:
-        return ys[..., 0]
-    x = torch.minimum(torch.maximum(x, xs[0]), xs[-1])
-    right = torch.searchsorted(xs, x.detach().reshape(1)).clamp(1, xs.numel() - 1)
-    x0, x1 = xs[right - 1], xs[right]
-    y0, y1 = ys[..., right - 1], ys[..., right]
-    return (y0 + (x - x0) / (x1 - x0) * (y1 - y0)).squeeze(-1)
-
-
 def _mismatch(counter: BaseResourceCounter, layer: Dict) -> Optional[str]:
     """How a table's layer differs from the counted one (kind, widths, input
     shape but the batch), or None."""
@@ -91,7 +78,6 @@ class _Grids:
             self.cpu[f'low_{side}'] = torch.tensor([g[0] for g in grids], dtype=torch.float32)
             self.cpu[f'high_{side}'] = torch.tensor([g[-1] for g in grids],
                                                     dtype=torch.float32)
-        self.cpu = {k: v.float() for k, v in self.cpu.items()}
         self._on = {}
 
     def on(self, device) -> Dict[str, torch.Tensor]:

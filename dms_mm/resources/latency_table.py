@@ -180,7 +180,7 @@ class LatencyTable:
         return cls(data['meta'], data['layers'])
 
 
-def _forward(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
+def model_forward(model: nn.Module, x: torch.Tensor) -> Callable[[], object]:
     """One inference forward of ``model`` (an mmengine model's tensor mode)."""
     if hasattr(model, 'data_preprocessor'):
         return lambda: model(x, None, mode='tensor')
@@ -253,7 +253,7 @@ def measure_latency_table(model: nn.Module, mutator, device: str = 'cpu',
                                     in_block=block is not None)
     shape = tuple(mutator.demo_input_shape)
     x = torch.rand(shape, device=device, dtype=dtype)
-    model_ms = median_ms(_forward(model.to(device, dtype).eval(), x), iters, warmup, device)
+    model_ms = median_ms(model_forward(model.to(device, dtype).eval(), x), iters, warmup, device)
     meta = dict(device=device, device_name=device_name(device), torch=torch.__version__,
                 dtype=str(dtype).replace('torch.', ''), batch_size=shape[0],
                 threads=torch.get_num_threads(), input_shape=list(shape), model_ms=model_ms,
@@ -289,7 +289,7 @@ def _calibrate(table: LatencyTable, architecture: nn.Module, mutator, device, dt
             layers_ms = float(estimator.layers_ms())
             static = to_static(architecture, mutator).to(device, dtype).eval()
             points.append(dict(width_ratio=float(ratio), layers_ms=layers_ms,
-                               model_ms=median_ms(_forward(static, x), iters, warmup, device)))
+                               model_ms=median_ms(model_forward(static, x), iters, warmup, device)))
     finally:
         for m, (keep, importance) in zip(mutables, saved):
             m.keep_ratio.copy_(keep)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from dms_mm.resources import LatencyTable, LatencyTableError, SoftLatencyEstimator
-from dms_mm.resources.latency_estimator import interp1d
+from dms_mm.resources.latency_estimator import _Grids
 from dms_mm.resources.latency_table import measure_latency_table
 from dms_mm.structures.export import export_subnet
 from dms_test_utils import (
@@ -39,17 +39,21 @@ def tables(tmp_path_factory):
 
 
 def test_piecewise_linear_reading_and_its_slope():
-    xs = torch.tensor([4.0, 8.0, 16.0])
-    ys = torch.tensor([[1.0, 2.0, 6.0], [2.0, 4.0, 12.0]])
+    # one layer: in widths 4, 8, 16 (out: one width), and a layer of one width
+    grids = _Grids([dict(in_channels=[4, 8, 16], out_channels=[2], ms=[[1.0], [2.0], [6.0]]),
+                    dict(in_channels=[5], out_channels=[2], ms=[[1.0]])])
+
+    def read(c_in):
+        return grids.read(torch.stack([c_in, torch.tensor(5.0)]), torch.tensor([2.0, 2.0]))
+
     x = torch.tensor(12.0, requires_grad=True)
-    value = interp1d(x, xs, ys)
-    assert value.tolist() == pytest.approx([4.0, 8.0])
+    value = read(x)
+    assert value.tolist() == pytest.approx([4.0, 1.0])
     value.sum().backward()
-    assert x.grad.item() == pytest.approx(4 / 8 + 8 / 8)  # the slopes of the segment
-    assert interp1d(torch.tensor(8.0), xs, ys).tolist() == pytest.approx([2.0, 4.0])
-    assert interp1d(torch.tensor(40.0), xs, ys).tolist() == pytest.approx([6.0, 12.0])
-    assert interp1d(torch.tensor(1.0), xs, ys).tolist() == pytest.approx([1.0, 2.0])
-    assert interp1d(torch.tensor(3.0), torch.tensor([5.0]), ys[:, :1]).tolist() == [1.0, 2.0]
+    assert x.grad.item() == pytest.approx(4 / 8)  # the slope of the segment
+    assert read(torch.tensor(8.0)).tolist() == pytest.approx([2.0, 1.0])
+    assert read(torch.tensor(40.0)).tolist() == pytest.approx([6.0, 1.0])  # held at the ends
+    assert read(torch.tensor(1.0)).tolist() == pytest.approx([1.0, 1.0])
 
 
 def test_the_supernet_estimate_is_the_measured_model_and_a_step_has_its_gradient(tables):
