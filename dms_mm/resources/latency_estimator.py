@@ -70,8 +70,10 @@ class _Grids:
             rows = [list(row) + [row[-1]] * (ko - len(row)) for row in layer['ms']]
             ms.append(rows + [rows[-1]] * (ki - len(rows)))
         self.cpu = dict(
-            xs_in=torch.tensor([_padded(layer['in_channels'], ki) for layer in layers]),
-            xs_out=torch.tensor([_padded(layer['out_channels'], ko) for layer in layers]),
+            xs_in=torch.tensor([_padded(layer['in_channels'], ki) for layer in layers],
+                               dtype=torch.float32),
+            xs_out=torch.tensor([_padded(layer['out_channels'], ko) for layer in layers],
+                                dtype=torch.float32),
             ms=torch.tensor(ms, dtype=torch.float32))
         for side in ('in', 'out'):
             grids = [layer[f'{side}_channels'] for layer in layers]
