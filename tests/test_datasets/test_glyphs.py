@@ -2,6 +2,7 @@
 the shipped config's pipeline."""
 import numpy as np
 import pytest
+import torch
 from mmengine.config import Config
 from mmpretrain.registry import DATASETS
 
@@ -41,6 +42,21 @@ def test_dataset_from_shipped_config(repo_root, tmp_path):
     assert tuple(packed['inputs'].shape) == (3, 32, 32)
     assert packed['data_samples'].gt_label.item() == dataset.get_data_info(0)['gt_label']
     assert cfg.glyphs_data_preprocessor.num_classes == len(GLYPH_CLASSES) == 43
+
+
+def test_workers_read_the_samples_that_the_dataset_holds(repo_root, tmp_path):
+    # the samples are not serialized (views of one array): forked workers still read them
+    cfg = Config.fromfile(f'{repo_root}/configs/_base_/datasets/glyphs_bs64.py')
+    dataset_cfg = cfg.glyphs_train_dataloader.dataset
+    dataset_cfg.update(num_images=20, cache_dir=str(tmp_path), pipeline=[])
+    dataset = DATASETS.build(dataset_cfg)
+    assert not dataset.serialize_data
+    loader = torch.utils.data.DataLoader(dataset, batch_size=5, num_workers=2,
+                                         collate_fn=lambda batch: batch)
+    read = [sample for batch in loader for sample in batch]
+    images, labels = load_glyphs('train', 20, cache_dir=str(tmp_path))
+    assert np.array_equal(np.stack([s['img'] for s in read]), images)
+    assert [s['gt_label'] for s in read] == labels.tolist()
 
 
 def test_bad_arguments_name_the_argument():
