@@ -135,6 +135,10 @@ DMSP_SHORT_SEARCH = 200
 STRUCTURE_OF = dict(dmsstruct=('dms', 'search/dms_export'), tpstruct=('tp', 'structure'),
                     mmrazorstruct=('mmrazor', 'structure'))
 PRUNED_ONLY = ('uniform', 'random', 'capacity', *STRUCTURE_OF)
+# the methods that start from the seed's supernet trained E/2 epochs (made once per seed)
+FROM_TRAINED = ('dmsp', 'dmsp-short', 'tp', 'tp-l2', 'mmrazor', 'mmrazor-long')
+# the DMS rows the report can measure every other row against (paired per seed)
+REFERENCES = dict(dms='DMS', dmsp='DMSp')
 METHODS = ('supernet', 'capacity', 'uniform', 'random', 'dms', 'dmsp', 'dmsp-short', 'tp',
            'tp-l2', 'mmrazor', 'mmrazor-long', 'scaleup') + tuple(STRUCTURE_OF) + tuple(ABLATIONS)
 NAMES = dict(supernet='Supernet', capacity='Uniform (capacity check)',
@@ -160,11 +164,14 @@ _SETTING = dict(seeds=[0, 1, 2], epochs=4, train_images=20000, finetune_lr=0.3, 
 # The demo's target is a tenth of the FLOPs: at a quarter every method ties with DMS
 # within the seed noise, at a tenth DMS was ahead of uniform scaling, Torch-Pruning and
 # GroupFisher on every seed (benchmarks/RESULTS.md, 2026-12-04, twelfth session).
+# Its DMS row is DMSp, which prunes the same trained supernet as Torch-Pruning: DMSnp's
+# own search of 2 epochs made the demo 22 minutes on 2 cores, DMSp's 18 (at 0.1 DMSnp
+# reached 91.98 +- 0.41 %, DMSp 91.34 +- 1.24; benchmarks/RESULTS.md, 2026-12-04).
 PRESETS = dict(
     full=dict(methods=[m for m in METHODS if m not in ABLATIONS and m != 'mmrazor-long'],
               targets=[0.5, 0.25, 0.1],
               **_SETTING),
-    demo=dict(methods=['uniform', 'dms', 'tp'], targets=[0.1], **_SETTING),
+    demo=dict(methods=['uniform', 'dmsp', 'tp'], targets=[0.1], **_SETTING),
     ablation=dict(methods=['dms', *ABLATIONS], targets=[0.25], **_SETTING),
 )
 
@@ -387,11 +394,14 @@ class Comparison:
         return self.train(config or self.configs['retrain'], work_dir, epochs, seed, opts,
                           **loop)
 
-    def supernet_checkpoint(self, seed: int) -> str:
-        """The supernet trained for ``E/2`` epochs (DMSp, Torch-Pruning, mmrazor)."""
+    def supernet_checkpoint(self, seed: int, train: bool = True) -> str:
+        """The supernet trained for ``E/2`` epochs (DMSp, Torch-Pruning,
+        mmrazor), trained here if it is not yet and ``train`` is True."""
         half = self.epochs // 2
         work = osp.join(self.work_dir, f'pretrained_seed{seed}')
         ckpt = osp.join(work, f'epoch_{half}.pth')
+        if not train:
+            return ckpt
         with self._records_lock:
             lock = self._seed_locks.setdefault(seed, threading.Lock())
         with lock:  # runs of one seed in parallel train it once
@@ -600,8 +610,17 @@ def mean_std(values: List[float]):
     return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
+def reference_of(methods: List[str]) -> str:
+    """The DMS row the others are measured against: DMSnp (``dms``) where it
+    runs, else DMSp where it runs, else ``dms`` (its records, if any)."""
+    return next((m for m in REFERENCES if m in methods), 'dms')
+
+
 def report(comparison: Comparison, methods, targets, seeds, command: str) -> str:
-    """The markdown report of the recorded runs (and ``compare.png``)."""
+    """The markdown report of the recorded runs (and ``compare.png``); every
+    row is paired per seed with :func:`reference_of` ``methods``."""
+    reference = reference_of(methods)
+    short = REFERENCES[reference]
     rows, failures = [], []
     records = comparison.records
 
@@ -611,7 +630,7 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
 
     lines = [
         '| method | target | FLOPs ratio | params (M) | top-1 (%) mean ± std | seeds | '
-        'paired Δ, DMS minus it (points, per seed) | wall (min/run) |',
+        f'paired Δ, {short} minus it (points, per seed) | wall (min/run) |',
         '| --- | --- | --- | --- | --- | --- | --- | --- |']
     groups = []
     for method in methods:
@@ -636,8 +655,9 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
         shown_target = ('1.0' if method == 'supernet' else 'supernet FLOPs'
                         if method == 'scaleup' else f'{target}')
         delta = ''
-        if method not in ('dms', 'supernet', 'capacity', 'scaleup') and target is not None:
-            pairs = [(r['top1'], records.get(f'dms|{target}|{r["seed"]}')) for r in ok]
+        if method not in (reference, 'supernet', 'capacity', 'scaleup') and target is not None:
+            pairs = [(r['top1'], records.get(f'{reference}|{target}|{r["seed"]}'))
+                     for r in ok]
             diffs = [d['top1'] - t for t, d in pairs if d and 'failed' not in d]
             if diffs:
                 dm, ds = mean_std(diffs)
@@ -660,28 +680,29 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
             f'training in {comparison.precision}'
             f'{" autocast" if comparison.precision == "bfloat16" else ""}. '
             'FLOPs counted by '
-            'mmengine on every exported model. Paired Δ: DMS\'s top-1 minus the method\'s at the '
-            'same target and seed (positive: DMS is better); for the scale-up row, its top-1 '
-            'minus the supernet\'s.', ''] + lines
+            f'mmengine on every exported model. Paired Δ: the top-1 of {NAMES[reference]} '
+            f'({short}) minus the method\'s at the same target and seed (positive: {short} is '
+            'better); for the scale-up row, its top-1 minus the supernet\'s.', ''] + lines
     if failures:
         text += ['', 'Runs that failed:', '']
         text += [f'- {NAMES[m]} (target {t}): {err.splitlines()[0][:400]}'
                  for m, t, err in failures]
-    text += ['', verdict(records, targets, seeds, comparison.capacity_target)]
+    text += ['', verdict(records, targets, seeds, comparison.capacity_target, reference)]
     text += structures(rows)
     plot(rows, osp.join(comparison.work_dir, 'compare.png'))
     text += ['', '### Pictures', '', '- `compare.png`: top-1 against the FLOPs ratio, seeds as '
-             'dots, means as crosses'] + search_pictures(comparison.work_dir, rows)
+             'dots, means as crosses'] + search_pictures(comparison.work_dir, rows, reference)
     return '\n'.join(text)
 
 
-def search_pictures(work_dir: str, rows) -> List[str]:
-    """Copy the plots of the first DMS search (its soft FLOPs against the
-    target, its kept widths and blocks) next to the report."""
+def search_pictures(work_dir: str, rows, reference: str = 'dms') -> List[str]:
+    """Copy the plots of the first search of the ``reference`` DMS row (its
+    soft FLOPs against the target, its kept widths and blocks) next to the
+    report."""
     import shutil
     lines = []
     for method, target, runs in rows:
-        if method != 'dms':
+        if method != reference:
             continue
         seed = min(r['seed'] for r in runs)
         tag = run_tag(method, target, seed)
@@ -692,7 +713,8 @@ def search_pictures(work_dir: str, rows) -> List[str]:
             picture = f'{tag}_{name}.png'
             if osp.isfile(osp.join(search, f'{name}.png')):
                 shutil.copyfile(osp.join(search, f'{name}.png'), osp.join(work_dir, picture))
-                lines.append(f'- `{picture}`: {what} (DMS at {target}, seed {seed})')
+                lines.append(f'- `{picture}`: {what} ({REFERENCES[reference]} at {target}, '
+                             f'seed {seed})')
     return lines
 
 
@@ -714,8 +736,10 @@ def structures(rows) -> List[str]:
     return lines
 
 
-def verdict(records, targets, seeds, capacity_target) -> str:
-    """What the numbers say, in words: DMS against every other method."""
+def verdict(records, targets, seeds, capacity_target, reference: str = 'dms') -> str:
+    """What the numbers say, in words: the ``reference`` DMS row against
+    every other method."""
+    short = REFERENCES[reference]
     out = []
     sup = [records.get(f'supernet|None|{s}') for s in seeds]
     cap = [records.get(f'capacity|{capacity_target}|{s}') for s in seeds]
@@ -726,11 +750,14 @@ def verdict(records, targets, seeds, capacity_target) -> str:
                    f'its FLOPs by {statistics.mean(gaps):+.2f} points on average '
                    f'(per seed {", ".join(f"{g:+.2f}" for g in gaps)}).')
     for target in targets:
-        for method in ('uniform', 'random', 'dmsp', 'dmsp-short', 'tp', 'tp-l2', 'mmrazor',
-                       'mmrazor-long', *ABLATIONS):
+        for method in ('uniform', 'random', 'dms', 'dmsp', 'dmsp-short', 'tp', 'tp-l2',
+                       'mmrazor', 'mmrazor-long', *ABLATIONS):
+            if method == reference:
+                continue
             diffs = []
             for s in seeds:
-                a, b = records.get(f'dms|{target}|{s}'), records.get(f'{method}|{target}|{s}')
+                a = records.get(f'{reference}|{target}|{s}')
+                b = records.get(f'{method}|{target}|{s}')
                 if a and b and 'failed' not in a and 'failed' not in b:
                     diffs.append(a['top1'] - b['top1'])
             if not diffs:
@@ -742,8 +769,8 @@ def verdict(records, targets, seeds, capacity_target) -> str:
                 word = 'loses to'
             else:
                 word = 'ties with'
-            out.append(f'At {target}: DMS {word} {NAMES[method]}: {m:+.2f} ± {sd:.2f} points '
-                       f'(per seed {", ".join(f"{d:+.2f}" for d in diffs)}).')
+            out.append(f'At {target}: {short} {word} {NAMES[method]}: {m:+.2f} ± {sd:.2f} '
+                       f'points (per seed {", ".join(f"{d:+.2f}" for d in diffs)}).')
     return '\n'.join(f'- {line}' for line in out)
 
 
@@ -864,6 +891,11 @@ def main(argv=None) -> str:
     # the runs that train only a pruned model go last, so that the pool does not end with
     # one long run alone on a core that the other job has left idle
     jobs.sort(key=lambda job: job[0] in PRUNED_ONLY)
+    # the trained supernets that runs start from go first, each a job of its own: a run
+    # that needs one would otherwise train it while the other runs of its seed wait idle
+    pretrain = sorted({seed for method, _, seed in jobs if method in FROM_TRAINED
+                       and not osp.isfile(comparison.supernet_checkpoint(seed, train=False))})
+    jobs = [('pretrained', None, seed) for seed in pretrain] + jobs
     # what runs in this process (Torch-Pruning, mmrazor) gets a job's share of the cores,
     # as the tool runs do, rather than torch's default of all of them
     import torch
@@ -877,6 +909,18 @@ def main(argv=None) -> str:
 
     def run(job):
         method, target, seed = job
+        if method == 'pretrained':
+            start = time.time()
+            try:
+                comparison.supernet_checkpoint(seed)
+            except RunFailed as e:  # the runs that need it try once more, and fail with it
+                progress.step(f'The supernet of seed {seed} ({comparison.epochs // 2} epochs): '
+                              f'FAILED: {str(e).splitlines()[0][:200]}')
+                return
+            progress.step(f'The supernet of seed {seed} trained {comparison.epochs // 2} epochs, '
+                          f'the start of {", ".join(m for m in args.methods if m in FROM_TRAINED)}'
+                          f' ({(time.time() - start) / 60:.1f} min)')
+            return
         record = comparison.run(method, target, seed)
         at = f' at {target}' if target is not None else ''
         if 'failed' in record:

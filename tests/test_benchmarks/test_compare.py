@@ -297,7 +297,7 @@ def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeyp
                                     finetune_lr=compare.PRESETS['demo']['finetune_lr'],
                                     precision=compare.auto_precision())
     target, = compare.PRESETS['demo']['targets']  # the demo's one target: 0.1
-    _record(comparison, 'dms', target, 0, 80.0, ratio=target)
+    _record(comparison, 'dmsp', target, 0, 80.0, ratio=target)  # the demo's DMS row
     _record(comparison, 'uniform', target, 0, 78.0, ratio=target)
     _record(comparison, 'uniform', 0.25, 0, 85.0)  # another target: not the demo's
 
@@ -309,6 +309,30 @@ def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeyp
     assert f'| Uniform scaling | {target} | 0.100 | 1.000 | 78.00 ± 0.00 | 1 | +2.00 ' in text
     assert '85.00' not in text
     assert 'Torch-Pruning' not in text.split('### Structures')[0]  # not run, not shown
+    assert f'At {target}: DMSp ' in text and 'paired Δ, DMSp minus it' in text
+
+
+def test_supernets_that_runs_start_from_are_trained_first_as_jobs_of_their_own(
+        tmp_path, monkeypatch):
+    started = []
+
+    def supernet_checkpoint(self, seed, train=True):
+        if train:
+            started.append(('pretrained', seed))
+        return str(tmp_path / f'none_{seed}.pth')
+
+    def run(self, method, target, seed):
+        started.append((method, seed))
+        return dict(top1=80.0, flops_ratio=target, seconds=1.0)
+
+    monkeypatch.setattr(compare.Comparison, 'supernet_checkpoint', supernet_checkpoint)
+    monkeypatch.setattr(compare.Comparison, 'run', run)
+    monkeypatch.setattr(compare, 'report', lambda *args: 'report')
+    compare.main(['--methods', 'uniform', 'dms', 'dmsp', 'tp', '--targets', '0.1',
+                  '--seeds', '0', '1', '--jobs', '1', '--work-dir', str(tmp_path)])
+    # one job: the order is the pool's; both supernets before any run, uniform last
+    assert started[:2] == [('pretrained', 0), ('pretrained', 1)]
+    assert [m for m, _ in started[2:]] == ['dms', 'dmsp', 'tp'] * 2 + ['uniform'] * 2
 
 
 def test_capacity_checks_at_two_targets_share_a_folder(tmp_path):
