@@ -24,14 +24,20 @@ from dms_mm.structures import export_subnet  # noqa: E402
 from dms_mm.utils import load_config, search_model_config  # noqa: E402
 
 
+def _divisor(text: str):
+    return text if text == 'table' else int(text)
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description='Export a DMS search result')
     parser.add_argument('config', help='the search config')
     parser.add_argument('checkpoint', help='a checkpoint of the search')
     parser.add_argument('--out-dir', required=True, help='where to write subnet.json and '
                         'pruned.pth')
-    parser.add_argument('--divisor', type=int, default=1,
-                        help='round kept widths to multiples of this (default 1)')
+    parser.add_argument('--divisor', type=_divisor, default=1,
+                        help='round kept widths to multiples of this (default 1), or with '
+                        '"table" of the divisor the search\'s latency table measured as the '
+                        'device\'s fastest')
     parser.add_argument('--scale-to-target', action='store_true',
                         help='land the exported FLOPs on the target by bisection')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,

@@ -5,8 +5,11 @@ norm and layer norm whose width a mutable changes (or that sits in a removable
 block) times a plain layer of the same settings at the shape of the demo
 input, at ``--steps`` widths of each searched side, in inference; then the
 whole supernet at full width and, for the calibration, the static model at
-smaller uniform widths. The table (JSON) records the device, torch,
-dtype, batch size and threads; a table read on another device is refused
+smaller uniform widths; and the most expensive searched layers at every width
+of a window, for the divisor whose multiples this device runs fastest (the
+export rounds to it with ``--divisor table``, a search takes it as its group
+size with ``latency_table=dict(path=..., group_size=True)``). The table (JSON)
+records the device, torch, dtype, batch size and threads; a table read on another device is refused
 unless asked for. Example::
 
     python tools/measure_latency.py configs/dms/resnet/dms_resnet18-w16_search_glyphs.py \\
@@ -43,6 +46,11 @@ def parse_args(argv=None):
     parser.add_argument('--calibration', nargs='*', type=float, default=[0.75, 0.5, 0.25],
                         help='width ratios at which the whole static model is timed too, so '
                         'that an estimate maps the layers onto the model (none: no calibration)')
+    parser.add_argument('--multiples', type=int, default=4,
+                        help='how many of the most expensive searched layers are timed at '
+                        'every width of a window, for the widths this device prefers (0: none)')
+    parser.add_argument('--multiples-span', type=int, default=64,
+                        help='widths in that window, up to the layer\'s full width')
     parser.add_argument('--threads', type=int, default=0,
                         help='intra-op threads on a CPU (default: torch\'s)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -68,8 +76,15 @@ def main(argv=None):
                                   getattr(torch, args.dtype), args.steps, args.iters,
                                   args.warmup, config=args.config,
                                   architecture=algorithm.architecture,
-                                  calibration=args.calibration)
+                                  calibration=args.calibration, multiples=args.multiples,
+                                  multiples_span=args.multiples_span)
     table.save(args.out)
+    multiples = table.meta.get('multiples')
+    if multiples:
+        gains = ', '.join(f'{d}: {g:+.1%}' for d, g in multiples['gains'])
+        print(f'measure_latency: how much faster the multiples of each divisor run than the '
+              f'other widths ({len(multiples["layers"])} layers): {gains}; preferred divisor '
+              f'{multiples["divisor"]} (1: none faster by {multiples["margin"]:.0%})')
     print(f'measure_latency: {table}; wrote {args.out}')
     return table
 

@@ -1,8 +1,9 @@
 """DMSAlgorithm: the task loss plus a resource loss on the soft FLOPs, params or
 latency."""
+import copy
 import math
 import os.path as osp
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
@@ -58,11 +59,15 @@ class DMSAlgorithm(BaseAlgorithm):
             supernet's.
         latency_table (str | dict, optional): The table of
             ``tools/measure_latency.py`` for this model: its path, or
-            ``dict(path=..., allow_other_device=False)``. A table measured on
-            another device (or CPU) or torch than this machine's is refused
-            unless ``allow_other_device`` (then a warning says so: searching
-            on a GPU for a CPU deployment, say). With a FLOPs or params
-            target it is only logged. Defaults to None.
+            ``dict(path=..., allow_other_device=False, group_size=False)``. A
+            table measured on another device (or CPU) or torch than this
+            machine's is refused unless ``allow_other_device`` (then a
+            warning says so: searching on a GPU for a CPU deployment, say).
+            With ``group_size`` every channel unit keeps its channels in
+            groups of the divisor whose multiples the table measured as the
+            device's fastest (``DMSChannelUnit``'s ``group_size``; the gcd
+            with a unit's width). With a FLOPs or params target the table is
+            only logged. Defaults to None.
         max_params (float, optional): A limit on the parameter count held
             beside the target: ``w * log(p / max_params)`` while ``p`` is
             above it (one-sided), in the phases with a resource loss. The
@@ -136,6 +141,11 @@ class DMSAlgorithm(BaseAlgorithm):
         architecture = scope_from_type(architecture)
         if isinstance(mutator, dict):
             _check_mutator_keys(mutator)
+        table = None
+        if latency_table is not None:
+            table, group_size = _load_latency_table(latency_table)
+            if group_size:
+                mutator = _grouped_by_table(mutator, table)
         if isinstance(data_preprocessor, dict) and 'type' not in data_preprocessor:
             if isinstance(architecture, dict):
                 architecture = dict(architecture)
@@ -174,8 +184,8 @@ class DMSAlgorithm(BaseAlgorithm):
         self.mutator.prepare_from_supernet(self.architecture)
         self._check_searchable(unsearchable_units)
         latency_given = target_latency is not None or target_latency_ratio is not None
-        if latency_table is not None:
-            self._use_latency_table(latency_table)
+        if table is not None:
+            self.mutator.use_latency_table(table)
         elif latency_given:
             raise ValueError('DMSAlgorithm: target_latency and target_latency_ratio need a '
                              'latency_table (measured with tools/measure_latency.py CONFIG '
@@ -209,24 +219,6 @@ class DMSAlgorithm(BaseAlgorithm):
                 module._is_init = True
         return expand_model(self.architecture, cfg['channel_ratio'], cfg['block_ratio'],
                             mutator=mutator)
-
-    def _use_latency_table(self, spec: Union[str, Dict]) -> None:
-        spec = dict(path=spec) if isinstance(spec, str) else dict(spec)
-        allow = bool(spec.pop('allow_other_device', False))
-        path = spec.pop('path', None)
-        if path is None or spec:
-            raise ValueError("DMSAlgorithm: latency_table is a path or dict(path=..., "
-                             f"allow_other_device=False); got keys {sorted(spec) or 'no path'}")
-        if not osp.isfile(path):
-            raise FileNotFoundError(
-                f'DMSAlgorithm: latency_table {path} does not exist: measure it first, on the '
-                f'device, with tools/measure_latency.py SEARCH_CONFIG --out {path}')
-        table = LatencyTable.load(path)
-        differs = table.check_device(table.meta.get('device', 'cpu'), allow_other=allow)
-        if differs:
-            print_log(f'DMSAlgorithm: {path}: {differs} (allow_other_device=True)',
-                      logger='current', level=30)
-        self.mutator.use_latency_table(table)
 
     def _check_searchable(self, action: str) -> None:
         mutator = self.mutator
@@ -391,6 +383,55 @@ class DMSAlgorithm(BaseAlgorithm):
                 + ('' if self.expansion is None else
                    f', expanded x{self.expansion.channel_ratio:g} channels, '
                    f'x{self.expansion.block_ratio:g} blocks'))
+
+
+def _load_latency_table(spec: Union[str, Dict]) -> Tuple[LatencyTable, bool]:
+    """The table of ``latency_table`` (checked against this device) and
+    whether its divisor is the units' group size."""
+    spec = dict(path=spec) if isinstance(spec, str) else dict(spec)
+    allow = bool(spec.pop('allow_other_device', False))
+    group_size = bool(spec.pop('group_size', False))
+    path = spec.pop('path', None)
+    if path is None or spec:
+        raise ValueError("DMSAlgorithm: latency_table is a path or dict(path=..., "
+                         "allow_other_device=False, group_size=False); got keys "
+                         f"{sorted(spec) or 'no path'}")
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'DMSAlgorithm: latency_table {path} does not exist: measure it first, on the '
+            f'device, with tools/measure_latency.py SEARCH_CONFIG --out {path}')
+    table = LatencyTable.load(path)
+    differs = table.check_device(table.meta.get('device', 'cpu'), allow_other=allow)
+    if differs:
+        print_log(f'DMSAlgorithm: {path}: {differs} (allow_other_device=True)',
+                  logger='current', level=30)
+    return table, group_size
+
+
+def _grouped_by_table(mutator, table: LatencyTable) -> Dict:
+    """The mutator config with its units' group size set to the divisor
+    ``table`` prefers."""
+    divisor = table.preferred_divisor
+    if divisor is None:
+        raise ValueError('DMSAlgorithm: latency_table group_size=True, but the table did not '
+                         'measure the widths the device prefers (measured with --multiples 0, '
+                         'or by an older dms_mm); measure it again with tools/measure_latency.py')
+    if not isinstance(mutator, dict):
+        raise TypeError('DMSAlgorithm: latency_table group_size=True sets the units\' group '
+                        'size in the mutator config; the mutator is a built object')
+    mutator = copy.deepcopy(dict(mutator))
+    unit_cfg = dict(mutator.get('channel_unit_cfg') or dict(type='DMSChannelUnit'))
+    args = dict(unit_cfg.get('default_args') or {})
+    if args.get('group_size', 1) not in (1, divisor):
+        raise ValueError(f'DMSAlgorithm: latency_table group_size=True sets the group size to '
+                         f'the table\'s divisor {divisor}, but the mutator\'s channel_unit_cfg '
+                         f'gives group_size={args["group_size"]}: keep one of the two')
+    args['group_size'] = divisor
+    unit_cfg['default_args'] = args
+    mutator['channel_unit_cfg'] = unit_cfg
+    print_log(f'DMSAlgorithm: channel units in groups of {divisor} channels, the multiples the '
+              'latency table measured as the device\'s fastest', logger='current')
+    return mutator
 
 
 def _check_mutator_keys(mutator: Dict) -> None:

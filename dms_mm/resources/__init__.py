@@ -3,7 +3,8 @@
 the widths they read (:class:`Width`), each mutable's straight-through count
 of a step (:class:`MutableCounts`), and their sum over a model
 (:class:`SoftResourceEstimator`); the latency of a model from a table measured
-on the device (:class:`LatencyTable`, :class:`SoftLatencyEstimator`)."""
+on the device (:class:`LatencyTable`, :class:`SoftLatencyEstimator`), and the
+widths the device runs fastest (:func:`measure_width_multiples`)."""
 from .counters import (
     AttentionCounter,
     BaseResourceCounter,
@@ -18,10 +19,12 @@ from .latency_estimator import SoftLatencyEstimator
 from .latency_table import LatencyTable, LatencyTableError
 from .mutable_counts import MutableCounts
 from .width import Width
+from .width_multiples import divisor_gains, measure_width_multiples, preferred_divisor
 
 __all__ = [
     'AttentionCounter', 'BaseResourceCounter', 'BatchNormCounter', 'ConvCounter',
     'LayerNormCounter', 'LinearCounter', 'MutableCounts', 'OutputParamCounter',
     'LatencyTable', 'LatencyTableError', 'RESOURCE_KINDS', 'SoftLatencyEstimator',
-    'SoftResourceEstimator', 'Width', 'counter_type'
+    'SoftResourceEstimator', 'Width', 'counter_type', 'divisor_gains',
+    'measure_width_multiples', 'preferred_divisor'
 ]

@@ -11,7 +11,9 @@ in inference (``torch.no_grad``). It also times the whole model at full width,
 so that the part no search changes (the rest) is known, and, given the
 searched architecture, the static model at smaller uniform widths
 (``calibration``), so that an estimate can map the layers' sum onto what the
-whole model takes (activations and additions shrink with the widths too). :class:`LatencyTable`
+whole model takes (activations and additions shrink with the widths too), and
+which multiples of a divisor the device runs faster than the widths around
+them (``multiples``, :mod:`~dms_mm.resources.width_multiples`). :class:`LatencyTable`
 holds the result with where it was measured (device and its name, torch,
 dtype, batch size, threads), reads a layer's latency at any widths by bilinear
 interpolation on its grid, and refuses a device other than its own unless told.
@@ -27,6 +29,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import torch
 from torch import nn
+
+from .width_multiples import measure_width_multiples
 
 #: the layer types a table times, by the registered counter's name
 TIMED_COUNTERS = ('ConvCounter', 'LinearCounter', 'BatchNormCounter', 'LayerNormCounter')
@@ -103,8 +107,8 @@ class LatencyTable:
     Args:
         meta (dict): Where and how it was measured: ``device``,
             ``device_name``, ``torch``, ``dtype``, ``batch_size``, ``threads``,
-            ``input_shape``, ``model_ms`` (the whole model at full width) and
-            ``config``.
+            ``input_shape``, ``model_ms`` (the whole model at full width),
+            ``config``, and where measured ``calibration`` and ``multiples``.
         layers (dict): Layer name -> ``dict(type, in_channels, out_channels,
             ms)``: the grid of widths of each side and the median latency
             (milliseconds) at each pair, ``ms[i][j]`` at ``in_channels[i]``
@@ -124,7 +128,16 @@ class LatencyTable:
         return (f'LatencyTable({len(self.layers)} layers on {meta.get("device")} '
                 f'({meta.get("device_name")}), torch {meta.get("torch")}, {meta.get("dtype")}, '
                 f'batch {meta.get("batch_size")}, {meta.get("threads")} thread(s); full width: '
-                f'layers {self.full_ms():.3f} ms of the model\'s {meta.get("model_ms", 0):.3f} ms)')
+                f'layers {self.full_ms():.3f} ms of the model\'s {meta.get("model_ms", 0):.3f} ms'
+                + ('' if self.preferred_divisor is None else
+                   f'; widths it prefers: multiples of {self.preferred_divisor}') + ')')
+
+    @property
+    def preferred_divisor(self) -> Optional[int]:
+        """The divisor whose multiples the device runs fastest (1: none is
+        faster), or None where the table has not measured it."""
+        multiples = self.meta.get('multiples')
+        return None if multiples is None else int(multiples['divisor'])
 
     def full_ms(self) -> float:
         """The summed latency of every layer at full width."""
@@ -192,7 +205,8 @@ def measure_latency_table(model: nn.Module, mutator, device: str = 'cpu',
                           dtype: torch.dtype = torch.float32, steps: int = 8, iters: int = 20,
                           warmup: int = 5, config: Optional[str] = None,
                           architecture: Optional[nn.Module] = None,
-                          calibration: Sequence[float] = (0.75, 0.5, 0.25)) -> LatencyTable:
+                          calibration: Sequence[float] = (0.75, 0.5, 0.25),
+                          multiples: int = 4, multiples_span: int = 64) -> LatencyTable:
     """Time the layers of a prepared model over their grids of widths.
 
     Args:
@@ -214,6 +228,11 @@ def measure_latency_table(model: nn.Module, mutator, device: str = 'cpu',
             ``meta['calibration']``. Defaults to None (no calibration).
         calibration (Sequence[float]): The width ratios. Defaults to
             ``(0.75, 0.5, 0.25)``.
+        multiples (int): How many of the most expensive searched layers are
+            timed at every width of a window, for the divisor whose multiples
+            run fastest (:func:`~dms_mm.resources.width_multiples.measure_width_multiples`,
+            into ``meta['multiples']``); 0: not measured. Defaults to 4.
+        multiples_span (int): The window's widths. Defaults to 64.
 
     Returns:
         LatencyTable: The table.
@@ -261,6 +280,11 @@ def measure_latency_table(model: nn.Module, mutator, device: str = 'cpu',
     if not math.isfinite(model_ms):
         raise LatencyTableError('the model\'s latency is not finite')
     table = LatencyTable(meta, layers)
+    if multiples:
+        found = measure_width_multiples(mutator, lambda fn: median_ms(fn, iters, warmup, device),
+                                        device, dtype, multiples, multiples_span, table)
+        if found is not None:
+            table.meta['multiples'] = found
     if architecture is not None and calibration:
         table.meta['calibration'] = _calibrate(table, architecture, mutator, device, dtype,
                                                calibration, iters, warmup)

@@ -5,6 +5,7 @@ from .export import (
                      architecture_config,
                      count_static,
                      export_subnet,
+                     resolve_divisor,
                      round_up_widths,
                      round_widths,
                      scale_to_target,
@@ -23,5 +24,5 @@ __all__ = [
     'PRUNED_FILE', 'SUBNET_FILE', 'SUBNET_FORMAT', 'PrunedCheckpointError', 'SubnetError',
     'apply_subnet', 'architecture_config', 'build_dms_sub_model', 'build_subnet',
     'count_static', 'export_subnet', 'load_pruned_weights', 'load_subnet', 'removed_blocks',
-    'round_up_widths', 'round_widths', 'scale_to_target', 'to_static'
+    'resolve_divisor', 'round_up_widths', 'round_widths', 'scale_to_target', 'to_static'
 ]

@@ -4,7 +4,7 @@ import json
 import math
 import os
 import os.path as osp
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from mmengine.analysis import FlopAnalyzer, parameter_count
@@ -73,6 +73,32 @@ def round_widths(mutator, divisor: int) -> None:
         rounded = min(rounded, unit.num_channels)
         mutable.set_keep_count(min(mutable.num_elements,
                                    int(math.ceil(rounded / mutable.group_size))))
+
+
+def resolve_divisor(mutator, divisor: Union[int, str]) -> int:
+    """``divisor`` as a number: ``'table'`` is the divisor whose multiples
+    the mutator's latency table measured as fastest
+    (:attr:`~dms_mm.resources.LatencyTable.preferred_divisor`).
+
+    Raises:
+        ValueError: For ``'table'`` without a latency table, or with one
+            that did not measure it; for anything else that is not a
+            positive integer.
+    """
+    if divisor == 'table':
+        latency = getattr(mutator, 'latency', None)
+        if latency is None:
+            raise ValueError("divisor='table' rounds to the widths a latency table prefers, but "
+                             'the search has no latency_table')
+        found = latency.table.preferred_divisor
+        if found is None:
+            raise ValueError("divisor='table': the latency table did not measure the widths the "
+                             'device prefers (measured with --multiples 0, or by an older '
+                             'dms_mm); measure it again with tools/measure_latency.py')
+        return found
+    if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
+        raise ValueError(f"divisor must be a positive integer or 'table', got {divisor!r}")
+    return divisor
 
 
 def _bisect_scale(mutator, mutables: list, target_ratio: float, kind: str,
@@ -221,8 +247,8 @@ def write_export(out_dir: str, subnet: Dict, static: nn.Module) -> Tuple[str, st
     return subnet_path, pruned_path
 
 
-def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, divisor: int = 1,
-                  scale: bool = False, logger='current') -> Dict:
+def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None,
+                  divisor: Union[int, str] = 1, scale: bool = False, logger='current') -> Dict:
     """Write ``subnet.json`` and ``pruned.pth`` of a searched DMSAlgorithm.
 
     Args:
@@ -230,7 +256,9 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, div
         out_dir (str): The folder to write to (created if missing).
         model_cfg (dict, optional): The architecture config, stored in the
             subnet file so that it can be rebuilt.
-        divisor (int): Round kept widths to multiples of it. Defaults to 1.
+        divisor (int | str): Round kept widths to multiples of it, or of the
+            divisor the latency table prefers (``'table'``, see
+            :func:`resolve_divisor`). Defaults to 1.
         scale (bool): Land the exported ratio on the target with
             :func:`scale_to_target`. Defaults to False.
 
@@ -239,6 +267,7 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, div
         model under ``resources``.
     """
     mutator = algorithm.mutator
+    divisor = resolve_divisor(mutator, divisor)
     mutator.clamp_()
     if scale:
         reached = scale_to_target(mutator, algorithm.final_target_ratio, algorithm.target_kind)
@@ -246,6 +275,7 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None, div
                   f'(target {algorithm.final_target_ratio:.4f})', logger=logger)
     if divisor > 1:
         round_widths(mutator, divisor)
+        print_log(f'DMS export: kept widths rounded to multiples of {divisor}', logger=logger)
     subnet = build_subnet(mutator, model_cfg, algorithm.final_target_ratio)
     subnet['mutator'] = dict(parse_cfg=to_plain(mutator.parse_cfg),
                              depth=to_plain(mutator.depth_cfg),

@@ -42,6 +42,15 @@ def test_every_searched_layer_is_timed_over_its_grid_with_where_it_ran(resnet_ta
     assert all(ms > 0 for layer in table.layers.values() for row in layer['ms'] for ms in row)
     assert json.load(open(path))['format'] == 1
     assert repr(table).startswith('LatencyTable(41 layers on cpu')
+    # and the widths this CPU prefers: 4 layers, each at every width of a window (64, or
+    # all of a narrower layer's) up to its full width
+    multiples = table.meta['multiples']
+    assert len(multiples['layers']) == 4 and isinstance(table.preferred_divisor, int)
+    for name, layer in multiples['layers'].items():
+        full = table.layers[name]['out_channels'][-1]
+        assert layer['widths'] == list(range(max(1, full - 63), full + 1))
+        assert len(layer['ms']) == len(layer['widths']) and min(layer['ms']) > 0
+    assert f'multiples of {table.preferred_divisor}' in repr(table)
 
 
 def test_a_layer_is_read_between_and_beyond_its_grid(resnet_table):

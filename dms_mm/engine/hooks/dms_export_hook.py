@@ -2,13 +2,14 @@
 import hashlib
 import json
 import os.path as osp
+from typing import Union
 
 from mmengine.dist import all_gather_object, barrier, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmrazor.registry import HOOKS
 
-from dms_mm.structures import architecture_config, build_subnet, export_subnet
+from dms_mm.structures import architecture_config, build_subnet, export_subnet, resolve_divisor
 
 
 def structure_digest(mutator) -> str:
@@ -32,18 +33,29 @@ class DMSExportHook(Hook):
     Args:
         out_dir (str): Folder, relative to the work dir unless absolute.
             Defaults to ``'dms_export'``.
-        divisor (int): Round kept widths to multiples of it. Defaults to 1.
+        divisor (int | str): Round kept widths to multiples of it, or with
+            ``'table'`` to those the search's latency table measured as the
+            device's fastest (checked before the search starts). Defaults to
+            1.
         scale_to_target (bool): Land the exported FLOPs on the target by a
             bounded bisection. Defaults to False.
     """
 
     priority = 'LOW'
 
-    def __init__(self, out_dir: str = 'dms_export', divisor: int = 1,
+    def __init__(self, out_dir: str = 'dms_export', divisor: Union[int, str] = 1,
                  scale_to_target: bool = False) -> None:
         self.out_dir = out_dir
         self.divisor = divisor
         self.scale_to_target = scale_to_target
+
+    def before_train(self, runner) -> None:
+        # a divisor the export cannot resolve fails now, not after the search
+        algorithm = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        try:
+            resolve_divisor(algorithm.mutator, self.divisor)
+        except ValueError as e:
+            raise ValueError(f'DMSExportHook: {e}') from None
 
     def after_train(self, runner) -> None:
         algorithm = runner.model.module if is_model_wrapper(runner.model) else runner.model
