@@ -119,7 +119,7 @@ def time_side_by_side(models, x, args, rounds: int = 5):
 def run_model(name: str, args) -> list:
     from benchmarks.subnets import build_architecture, randomize_structure
     from dms_mm.structures import to_static
-    from dms_mm.structures.export import export_subnet
+    from dms_mm.structures.export import export_subnet, resolve_divisor
     config, size = MODELS[name]
     size = args.size or size
     folder = osp.join(args.work_dir, name)
@@ -141,26 +141,37 @@ def run_model(name: str, args) -> list:
             randomize_structure(mutator, args.seed, low=0.3)
             structure = f'random (seed {args.seed}), scaled to the target'
         algorithm.eval()
-        subnet = export_subnet(algorithm, osp.join(folder, f'export_t{target}'), scale=True)
-        static = to_static(algorithm.architecture, mutator).eval()
+        exports = [(structure, export_subnet(algorithm, osp.join(folder, f'export_t{target}'),
+                                             scale=True))]
+        statics = [to_static(algorithm.architecture, mutator).eval()]
+        if args.divisor != 1:  # the same structure, its widths rounded to the divisor
+            divisor = resolve_divisor(mutator, args.divisor)
+            exports.append((f'{structure}, widths rounded to multiples of {divisor}',
+                            export_subnet(algorithm,
+                                          osp.join(folder, f'export_t{target}_d{divisor}'),
+                                          divisor=divisor, scale=True)))
+            statics.append(to_static(algorithm.architecture, mutator).eval())
         supernet = build_architecture(cfg).eval()
         x = torch.rand(tuple(mutator.demo_input_shape))
-        supernet_ms, export_ms = time_side_by_side([supernet, static], x, args)
-        res = subnet['resources']
-        measured_ratio = export_ms / supernet_ms
-        predicted_ratio = res['soft_latency_ms'] / res['supernet_latency_ms']
-        rows.append(dict(predicted_ratio=predicted_ratio,
-                         ratio_error=predicted_ratio / measured_ratio - 1,
-            model=name, input=list(mutator.demo_input_shape), target=target,
-            structure=structure, predicted_ms=res['soft_latency_ms'],
-            predicted_supernet_ms=res['supernet_latency_ms'], measured_ms=export_ms,
-            measured_supernet_ms=supernet_ms, error=res['soft_latency_ms'] / export_ms - 1,
-            measured_ratio=measured_ratio, payoff=(1 - measured_ratio) / (1 - target),
-            flops_ratio=res['static_flops'] / res['counted_supernet_flops']))
-        print(f'latency: {name} at {target}: predicted {rows[-1]["predicted_ms"]:.3f} ms, '
-              f'measured {export_ms:.3f} ms (supernet {supernet_ms:.3f} ms), payoff '
-              f'{rows[-1]["payoff"]:.2f}', flush=True)
+        supernet_ms, *export_ms = time_side_by_side([supernet, *statics], x, args)
+        for (kept, subnet), ms in zip(exports, export_ms):
+            rows.append(_row(name, mutator, target, kept, subnet['resources'], ms, supernet_ms))
+            print(f'latency: {name} at {target} ({kept}): predicted '
+                  f'{rows[-1]["predicted_ms"]:.3f} ms, measured {ms:.3f} ms (supernet '
+                  f'{supernet_ms:.3f} ms), payoff {rows[-1]["payoff"]:.2f}', flush=True)
     return rows
+
+
+def _row(name, mutator, target, structure, res, export_ms, supernet_ms) -> dict:
+    measured_ratio = export_ms / supernet_ms
+    predicted_ratio = res['soft_latency_ms'] / res['supernet_latency_ms']
+    return dict(predicted_ratio=predicted_ratio, ratio_error=predicted_ratio / measured_ratio - 1,
+                model=name, input=list(mutator.demo_input_shape), target=target,
+                structure=structure, predicted_ms=res['soft_latency_ms'],
+                predicted_supernet_ms=res['supernet_latency_ms'], measured_ms=export_ms,
+                measured_supernet_ms=supernet_ms, error=res['soft_latency_ms'] / export_ms - 1,
+                measured_ratio=measured_ratio, payoff=(1 - measured_ratio) / (1 - target),
+                flops_ratio=res['static_flops'] / res['counted_supernet_flops'])
 
 
 def report(rows, args, meta) -> str:
@@ -200,6 +211,10 @@ def parse_args(argv=None):
     parser.add_argument('--iters', type=int, default=20)
     parser.add_argument('--warmup', type=int, default=5)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--divisor', default=1, type=lambda t: t if t == 'table' else int(t),
+                        help='also export each structure with its widths rounded to multiples '
+                        'of this, timed beside the unrounded one; "table": the divisor the '
+                        'latency table measured as this device\'s fastest (default 1: no)')
     parser.add_argument('--search-epochs', type=int, default=0,
                         help='search each target this many epochs with tools/train.py (the '
                         'configs whose data is here); 0: random structures')
