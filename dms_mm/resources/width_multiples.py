@@ -6,7 +6,9 @@ and tensor-core tiles on a GPU), so a layer's latency grows with its width in
 steps rather than along a line: a width at the top of a step costs no more
 than the widths below it. :func:`measure_width_multiples` times the most
 expensive searched convolutions and linears of a model at every output width
-in a window; :func:`divisor_gains` measures, for each candidate divisor, how
+in a window, in a few rounds (the median of each width over the rounds, so
+that a drift of the machine's speed does not look like a width's);
+:func:`divisor_gains` measures, for each candidate divisor, how
 much faster its multiples run than the other widths, relative to the straight
 line through all the timings; :func:`preferred_divisor` picks the smallest
 divisor with most of the largest gain, or 1 where no multiple is faster beyond
@@ -25,8 +27,9 @@ import torch
 CANDIDATE_DIVISORS = (2, 4, 8, 16, 32)
 #: the smallest gain (multiples this much faster than the other widths) that counts
 GAIN_MARGIN = 0.03
-#: the share of the largest gain that the preferred (smallest) divisor must reach
-GAIN_SHARE = 0.75
+#: the share of the largest gain that a smaller divisor must reach to be preferred to the
+#: divisor of the largest (timings on a CPU scatter by a few per cent from width to width)
+GAIN_SHARE = 0.9
 
 
 def divisor_gains(widths: Sequence[int], ms: Sequence[float],
@@ -107,7 +110,8 @@ def _ranked_layers(mutator, table) -> List:
 @torch.no_grad()
 def measure_width_multiples(mutator, timer: Callable[[Callable[[], object]], float],
                             device: str = 'cpu', dtype: torch.dtype = torch.float32,
-                            layers: int = 4, span: int = 64, table=None) -> Optional[Dict]:
+                            layers: int = 4, span: int = 64, table=None,
+                            rounds: int = 3) -> Optional[Dict]:
     """Time the ``layers`` most expensive searched convolutions and linears
     of a prepared model at every output width of a window of ``span`` widths
     ending at its full width (the input at full width), and find the divisor
@@ -124,6 +128,8 @@ def measure_width_multiples(mutator, timer: Callable[[Callable[[], object]], flo
         span (int): Widths per layer. Defaults to 64.
         table (LatencyTable, optional): Ranks the layers by their measured
             latency; else by FLOPs.
+        rounds (int): Passes over the widths; each width's latency is its
+            median over them. Defaults to 3.
 
     Returns:
         dict | None: ``layers`` (name -> ``widths``, ``ms``, ``gains`` as
@@ -142,10 +148,10 @@ def measure_width_multiples(mutator, timer: Callable[[Callable[[], object]], flo
         kind = type(counter).__name__
         widths = list(range(max(1, c_out - span + 1), c_out + 1))
         x = _input(kind, counter.in_shape, c_in, device, dtype)
-        ms = []
-        for width in widths:
-            layer = _static_layer(kind, counter.module, c_in, width).to(device, dtype).eval()
-            ms.append(timer(lambda: layer(x)))
+        timed = [_static_layer(kind, counter.module, c_in, width).to(device, dtype).eval()
+                 for width in widths]
+        passes = [[timer(lambda: layer(x)) for layer in timed] for _ in range(rounds)]
+        ms = [float(np.median(column)) for column in zip(*passes)]
         gains = divisor_gains(widths, ms)
         measured[counter.name] = dict(widths=widths, ms=ms,
                                       gains=[[d, g] for d, g in gains.items()])
