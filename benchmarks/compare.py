@@ -681,8 +681,8 @@ def report(comparison: Comparison, methods, targets, seeds, command: str) -> str
             f'{" autocast" if comparison.precision == "bfloat16" else ""}. '
             'FLOPs counted by '
             f'mmengine on every exported model. Paired Δ: the top-1 of {NAMES[reference]} '
-            f'({short}) minus the method\'s at the same target and seed (positive: {short} is '
-            'better); for the scale-up row, its top-1 minus the supernet\'s.', ''] + lines
+            f'minus the method\'s at the same target and seed (positive: {short} is better); '
+            'for the scale-up row, its top-1 minus the supernet\'s.', ''] + lines
     if failures:
         text += ['', 'Runs that failed:', '']
         text += [f'- {NAMES[m]} (target {t}): {err.splitlines()[0][:400]}'
