@@ -1,5 +1,12 @@
 from .channel_masks import container_mask
-from .depth import DepthScaleHook, StageInfo, find_stages, identity_skip, trace_error
+from .depth import (
+                    DepthScaleHook,
+                    StageInfo,
+                    chained_module_lists,
+                    find_stages,
+                    identity_skip,
+                    trace_error,
+)
 from .ops import (
                     DMS_OP_MAP,
                     DMSBatchNorm2d,
@@ -15,6 +22,6 @@ from .ops import (
 __all__ = [
     'DMS_OP_MAP', 'DMSBatchNorm2d', 'DMSBatchNormXd', 'DMSConv2d', 'DMSConv2dAdaptivePadding',
     'DMSLayerNorm', 'DMSLinear', 'DMSOpMixin', 'DMSSyncBatchNorm', 'DepthScaleHook',
-    'StageInfo', 'container_mask', 'find_stages', 'identity_skip',
+    'StageInfo', 'chained_module_lists', 'container_mask', 'find_stages', 'identity_skip',
     'trace_error'
 ]

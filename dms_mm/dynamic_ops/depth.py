@@ -1,5 +1,11 @@
 """Depth for DMS: find removable residual blocks and scale them by a mask.
 
+A *stage* is a container whose blocks run one after another: every
+``nn.Sequential``, and an ``nn.ModuleList`` whose children a demo forward
+called in order, each once, each on the output of the one before
+(:func:`chained_module_lists`; transformers, Swin and YOLOv8's C2f keep their
+blocks in one).
+
 A block is *removable* when its output is ``x + f(x)`` with ``x`` the block's
 own input (an identity skip), possibly followed by an activation. Such a
 block can be dropped and the stage still computes: its output becomes ``x``.
@@ -14,7 +20,7 @@ equals the block (m = 1) or the identity (m = 0) in every case. The scale is
 applied by a forward hook, so parameter names and checkpoints are unchanged.
 """
 import operator
-from typing import List, NamedTuple, Sequence, Tuple
+from typing import Callable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import torch
 import torch.fx as fx
@@ -65,8 +71,42 @@ def _is_activation(node: fx.Node, modules: dict) -> bool:
     return False
 
 
+def _identity_ffn(node: fx.Node, modules: dict) -> Optional[fx.Node]:
+    """The ``identity`` argument of a call of mmcv's ``FFN`` that adds it
+    (``ffn(norm(x), identity=x)``, as transformer blocks call it), or None."""
+    if node.op != 'call_module':
+        return None
+    module = modules.get(node.target)
+    if type(module).__name__ != 'FFN' or not getattr(module, 'add_identity', False):
+        return None
+    identity = node.kwargs.get('identity')
+    return identity if isinstance(identity, fx.Node) else None
+
+
+def _residual_of(node: fx.Node, x: fx.Node, modules: dict) -> bool:
+    """Whether ``node`` is ``x`` or a chain of residual sums from it: ``x1 = x +
+    f1(x)``, ``x2 = x1 + f2(x1)``, ... (activations between them allowed)."""
+    while True:
+        if node is x:
+            return True
+        if _is_activation(node, modules) and isinstance(node.args[0], fx.Node):
+            node = node.args[0]
+            continue
+        identity = _identity_ffn(node, modules)
+        if identity is not None:
+            node = identity
+            continue
+        if _is_add(node):
+            operands = [a for a in node.args if isinstance(a, fx.Node)]
+            return any(_residual_of(o, x, modules) for o in operands)
+        return False
+
+
 def identity_skip(block: nn.Module) -> Tuple[bool, str]:
-    """Whether ``block`` computes ``[act](x + f(x))`` of its own input ``x``.
+    """Whether ``block`` computes ``[act](x + f(x))`` of its own input ``x``,
+    or a chain of such sums (``x1 = x + f1(x); x1 + f2(x1)``, as a
+    transformer block's attention and MLP; mmcv's ``FFN`` adding its
+    ``identity`` counts as a sum).
 
     Args:
         block (nn.Module): A block of a stage.
@@ -89,14 +129,17 @@ def identity_skip(block: nn.Module) -> Tuple[bool, str]:
     node, post_act = result, False
     while _is_activation(node, modules) and isinstance(node.args[0], fx.Node):
         node, post_act = node.args[0], True
-    if not _is_add(node):
+    ffn_identity = _identity_ffn(node, modules)
+    if not _is_add(node) and ffn_identity is None:
         return False, 'its output is not a residual sum (no skip connection)'
-    operands = [a for a in node.args if isinstance(a, fx.Node)]
-    if x not in operands:
-        return False, 'its skip is not an identity (e.g. a downsample on the shortcut)'
-    if post_act:
-        return True, 'identity skip followed by an activation'
-    return True, 'identity skip'
+    operands = ([ffn_identity] if ffn_identity is not None else
+                [a for a in node.args if isinstance(a, fx.Node)])
+    if x in operands:
+        return True, ('identity skip followed by an activation' if post_act else
+                      'identity skip')
+    if any(_residual_of(o, x, modules) for o in operands):
+        return True, 'identity skips in series (residual branches one after another)'
+    return False, 'its skip is not an identity (e.g. a downsample on the shortcut)'
 
 
 class BlockInfo(NamedTuple):
@@ -140,8 +183,18 @@ def block_removable(block: nn.Module, removable_types: Sequence[str] = ()) -> Tu
 
 
 def find_stages(model: nn.Module, exclude: Tuple[str, ...] = (),
-                removable_types: Sequence[str] = ()) -> List[StageInfo]:
-    """Every ``nn.Sequential`` of the model, with which blocks are removable.
+                removable_types: Sequence[str] = (),
+                forward: Optional[Callable[[], object]] = None) -> List[StageInfo]:
+    """Every ``nn.Sequential`` of the model and, given a demo ``forward``,
+    every ``nn.ModuleList`` that runs as a chain (:func:`chained_module_lists`)
+    and holds a removable block, with which blocks are removable.
+
+    A module list is a stage only if its blocks can be taken out of it: the
+    model without its first removable block (deleted from the list) must give
+    what it gives with that block replaced by the identity. A forward that
+    reads the blocks' positions or count (``out_indices``, ``len(layers)``)
+    fails that, and every block of the list is then reported not removable,
+    with why.
 
     Args:
         model (nn.Module): The model.
@@ -149,14 +202,20 @@ def find_stages(model: nn.Module, exclude: Tuple[str, ...] = (),
         removable_types (Sequence[str]): Names of block classes that are
             removable whatever their traced graph says (see
             :func:`block_removable`).
+        forward (callable, optional): One forward of ``model`` on a fixed
+            demo input, returning its output. Without it, module lists are
+            not considered.
 
     Returns:
-        list[StageInfo]: All sequentials with at least one child, in order;
-        a stage is searchable when ``removable`` is not empty.
+        list[StageInfo]: The sequentials with at least one child and the
+        chained module lists with a removable block, in order; a stage is
+        searchable when ``removable`` is not empty.
     """
+    chained = chained_module_lists(model, forward) if forward is not None else set()
     stages = []
     for name, module in model.named_modules():
-        if not isinstance(module, nn.Sequential) or len(module) == 0:
+        listed = isinstance(module, nn.ModuleList) and name in chained
+        if not (isinstance(module, nn.Sequential) or listed) or len(module) == 0:
             continue
         if any(name == p or name.startswith(p + '.') for p in exclude):
             continue
@@ -164,8 +223,95 @@ def find_stages(model: nn.Module, exclude: Tuple[str, ...] = (),
         for child_name, child in module.named_children():
             removable, reason = block_removable(child, removable_types)
             blocks.append(BlockInfo(f'{name}.{child_name}', removable, reason))
+        if listed:
+            first = next((i for i, block in enumerate(blocks) if block.removable), None)
+            if first is None:
+                continue  # a list of stages or layers, not of residual blocks
+            reason = _removal_changes_output(module, first, forward)
+            if reason:
+                blocks = [BlockInfo(b.name, False, reason) for b in blocks]
         stages.append(StageInfo(name, blocks))
     return stages
+
+
+def _flat_tensors(output) -> List[torch.Tensor]:
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, dict):
+        output = list(output.values())
+    if isinstance(output, (list, tuple)):
+        return [t for item in output for t in _flat_tensors(item)]
+    return []
+
+
+@torch.no_grad()
+def _removal_changes_output(stage: nn.ModuleList, index: int,
+                            forward: Callable[[], object]) -> Optional[str]:
+    """Why deleting block ``index`` from ``stage`` is not the same as making it
+    the identity (the forward reads the blocks' positions or count), or None."""
+    block = stage[index]
+    handle = block.register_forward_hook(lambda module, args, output: args[0])
+    try:
+        as_identity = _flat_tensors(forward())
+    finally:
+        handle.remove()
+    del stage[index]
+    try:
+        without = _flat_tensors(forward())
+    except Exception as e:  # noqa: BLE001  (the parent cannot run without it)
+        return (f'its parent\'s forward fails without block {index} '
+                f'({type(e).__name__}: {e}): it reads the blocks\' positions or count')
+    finally:
+        stage.insert(index, block)
+    same = len(as_identity) == len(without) and all(
+        a.shape == b.shape and torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+        for a, b in zip(as_identity, without))
+    if not same:
+        return (f'the model without block {index} of it differs from the model with that '
+                'block as the identity: its parent\'s forward reads the blocks\' positions or '
+                'count (out_indices, len(...)), so no block can be removed')
+    return None
+
+
+@torch.no_grad()
+def chained_module_lists(model: nn.Module, forward: Callable[[], object]) -> Set[str]:
+    """The ``nn.ModuleList`` of ``model`` whose children ``forward()`` calls
+    in their order, each once, each (after the first) on the output of the
+    one before, as a stage of blocks runs.
+
+    Args:
+        model (nn.Module): The model.
+        forward (callable): One demo forward of it.
+
+    Returns:
+        set[str]: Their names.
+    """
+    calls, handles = {}, []
+
+    def recorder(name, index):
+        def hook(module, args, output):
+            first = args[0] if args else None
+            calls.setdefault(name, []).append((index, first, output))
+        return hook
+
+    lists = {name: module for name, module in model.named_modules()
+             if isinstance(module, nn.ModuleList)}
+    for name, module in lists.items():
+        for index, child in enumerate(module):
+            handles.append(child.register_forward_hook(recorder(name, index)))
+    try:
+        forward()
+    finally:
+        for handle in handles:
+            handle.remove()
+    chained = set()
+    for name, seen in calls.items():
+        if [index for index, _, _ in seen] != list(range(len(lists[name]))):
+            continue
+        if all(isinstance(output, torch.Tensor) and following is output
+               for (_, _, output), (_, following, _) in zip(seen, seen[1:])):
+            chained.add(name)
+    return chained
 
 
 class DepthHook:

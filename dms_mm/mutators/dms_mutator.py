@@ -4,7 +4,8 @@
   BackwardTracer as an option). A unit is searched only when every member
   with parameters is a DMS op, so each consumer applies the mask; the others
   are left out, frozen at full width, and the log says which module and why.
-* Stages are the ``nn.Sequential`` containers of the model; a block is
+* Stages are the ``nn.Sequential`` containers of the model, and the
+  ``nn.ModuleList`` whose blocks a demo forward runs as a chain; a block is
   removable when it has an identity skip (see :mod:`dms_mm.dynamic_ops.depth`).
   Each stage with removable blocks gets one :class:`DMSMutableBlocks`.
 * Soft FLOPs and params are summed over every layer with a resource counter
@@ -25,7 +26,12 @@ from mmrazor.models.mutators import ChannelMutator
 from mmrazor.registry import MODELS, TASK_UTILS
 from torch import nn
 
-from dms_mm.dynamic_ops import DepthScaleHook, DMSLinear, DMSOpMixin, find_stages
+from dms_mm.dynamic_ops import (
+    DepthScaleHook,
+    DMSLinear,
+    DMSOpMixin,
+    find_stages,
+)
 from dms_mm.dynamic_ops.attention import DMSAttentionMutables, QKVMaskHook
 from dms_mm.dynamic_ops.depth import type_matches
 from dms_mm.mutables import DMSMutableBlocks
@@ -172,7 +178,8 @@ class DMSMutator(ChannelMutator):
             removable_types = tuple(self.depth_cfg['removable_types'])
             _check_types_present(supernet, removable_types, 'depth.removable_types')
             exclude = tuple(self.depth_cfg['exclude']) + tuple(n for _, n, _ in families)
-            stages = [(stage, None) for stage in find_stages(supernet, exclude, removable_types)]
+            stages = [(stage, None) for stage in find_stages(
+                supernet, exclude, removable_types, self._demo_forward(supernet))]
             stages += [(fs.info, fs.scale) for fs in family_stages
                        if not any(fs.info.name == p or fs.info.name.startswith(p + '.')
                                   for p in self.depth_cfg['exclude'])]
@@ -301,6 +308,24 @@ class DMSMutator(ChannelMutator):
                     best, best_len = (mutable, index), len(block)
         return best
 
+    def _demo_forward(self, model: nn.Module):
+        """One forward of ``model`` on a random demo input, the same at every
+        call (its tensor mode for an mmengine model), in eval mode, as a
+        zero-argument callable returning the output."""
+        x = torch.rand(self.demo_input_shape, device=next(model.parameters()).device)
+
+        def forward():
+            was_training = model.training
+            model.eval()
+            try:
+                with torch.no_grad():
+                    if isinstance(model, BaseModel):
+                        return model(x, None, mode='tensor')
+                    return model(x)
+            finally:
+                model.train(was_training)
+        return forward
+
     @torch.no_grad()
     def _record_shapes(self, model: nn.Module) -> None:
         """One demo forward records the input/output shapes of every layer with
@@ -322,12 +347,7 @@ class DMSMutator(ChannelMutator):
         model.eval()
         self.refresh_masks('hard')
         try:
-            device = next(model.parameters()).device
-            x = torch.rand(self.demo_input_shape, device=device)
-            if isinstance(model, BaseModel):
-                model(x, None, mode='tensor')
-            else:
-                model(x)
+            self._demo_forward(model)()
         finally:
             for handle in handles:
                 handle.remove()
