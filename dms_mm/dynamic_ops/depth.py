@@ -26,6 +26,8 @@ import torch
 import torch.fx as fx
 from torch import nn
 
+from dms_mm.utils.outputs import flat_tensors
+
 _ADD_TARGETS = {operator.add, operator.iadd, torch.add}
 _ADD_METHODS = {'add', 'add_'}
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.SiLU, nn.GELU, nn.Hardswish, nn.LeakyReLU, nn.ELU,
@@ -234,16 +236,6 @@ def find_stages(model: nn.Module, exclude: Tuple[str, ...] = (),
     return stages
 
 
-def _flat_tensors(output) -> List[torch.Tensor]:
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, dict):
-        output = list(output.values())
-    if isinstance(output, (list, tuple)):
-        return [t for item in output for t in _flat_tensors(item)]
-    return []
-
-
 @torch.no_grad()
 def _removal_changes_output(stage: nn.ModuleList, index: int,
                             forward: Callable[[], object]) -> Optional[str]:
@@ -252,12 +244,12 @@ def _removal_changes_output(stage: nn.ModuleList, index: int,
     block = stage[index]
     handle = block.register_forward_hook(lambda module, args, output: args[0])
     try:
-        as_identity = _flat_tensors(forward())
+        as_identity = flat_tensors(forward(), strict=False)
     finally:
         handle.remove()
     del stage[index]
     try:
-        without = _flat_tensors(forward())
+        without = flat_tensors(forward(), strict=False)
     except Exception as e:  # noqa: BLE001  (the parent cannot run without it)
         return (f'its parent\'s forward fails without block {index} '
                 f'({type(e).__name__}: {e}): it reads the blocks\' positions or count')

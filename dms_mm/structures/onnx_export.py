@@ -13,6 +13,8 @@ from typing import List
 import torch
 import torch.nn as nn
 
+from dms_mm.utils.outputs import flat_tensors as tensors_in
+
 #: the exporters of torch.onnx.export: torch's current one (torch.export) and the
 #: TorchScript one it replaces
 EXPORTERS = ('dynamo', 'torchscript')
@@ -20,14 +22,11 @@ EXPORTERS = ('dynamo', 'torchscript')
 
 def flat_tensors(outputs) -> List[torch.Tensor]:
     """The tensors of a nested tuple, list or dict of outputs, in order."""
-    if isinstance(outputs, torch.Tensor):
-        return [outputs]
-    if isinstance(outputs, dict):
-        outputs = list(outputs.values())
-    if isinstance(outputs, (list, tuple)):
-        return [t for item in outputs for t in flat_tensors(item)]
-    raise TypeError(f'the model returned a {type(outputs).__name__}, not tensors: only the '
-                    "tensor outputs of mode='tensor' can be exported")
+    try:
+        return tensors_in(outputs)
+    except TypeError as e:
+        raise TypeError(f'the model returned {e}: only the tensor outputs of '
+                        "mode='tensor' can be exported") from None
 
 
 class TensorForward(nn.Module):

@@ -1,7 +1,8 @@
 from .config_keys import check_keys, scope_from_type, unknown_key_message
+from .outputs import flat_tensors
 from .setup_env import build_runner_from_cfg, load_config, search_model_config, shutdown_distributed
 
 __all__ = [
-    'build_runner_from_cfg', 'check_keys', 'load_config', 'scope_from_type',
+    'build_runner_from_cfg', 'check_keys', 'flat_tensors', 'load_config', 'scope_from_type',
     'search_model_config', 'shutdown_distributed', 'unknown_key_message'
 ]
