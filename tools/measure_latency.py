@@ -9,8 +9,8 @@ smaller uniform widths; and the most expensive searched layers at every width
 of a window, for the divisor whose multiples this device runs fastest (the
 export rounds to it with ``--divisor table``, a search takes it as its group
 size with ``latency_table=dict(path=..., group_size=True)``). The table (JSON)
-records the device, torch, dtype, batch size and threads; a table read on another device is refused
-unless asked for. Example::
+records the device, torch, dtype, batch size and threads; a table read on
+another device is refused unless asked for. Example::
 
     python tools/measure_latency.py configs/dms/resnet/dms_resnet18-w16_search_glyphs.py \\
         --device cpu --out work_dirs/latency_resnet18_cpu.json
