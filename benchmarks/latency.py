@@ -51,8 +51,10 @@ MODELS = {
 TARGET_KEYS = ('target_flops_ratio', 'target_flops', 'target_params', 'target_latency')
 
 
-def load_cfg(config: str, size: int, batch: int, table: str = None, target: float = None):
-    """The search config at this input size and batch, with a latency target."""
+def load_cfg(config: str, size: int, batch: int, table: str = None, target: float = None,
+             group_size: bool = False):
+    """The search config at this input size and batch, with a latency target
+    (and the channels in groups of the table's divisor, with ``group_size``)."""
     from mmengine.config import Config
     cfg = Config.fromfile(config if osp.isabs(config) else osp.join(ROOT, config))
     demo = list(cfg.model.mutator.parse_cfg.demo_input)
@@ -62,7 +64,8 @@ def load_cfg(config: str, size: int, batch: int, table: str = None, target: floa
     cfg.model.mutator.parse_cfg.demo_input = tuple(demo)
     if table is not None:
         cfg.model.update({key: None for key in TARGET_KEYS})
-        cfg.model.update(target_latency_ratio=target, latency_table=table)
+        cfg.model.update(target_latency_ratio=target,
+                         latency_table=dict(path=table, group_size=True) if group_size else table)
     return cfg
 
 
@@ -91,8 +94,10 @@ def search(config: str, table: str, target: float, epochs: int, work_dir: str, a
     ckpt = osp.join(work_dir, f'epoch_{epochs}.pth')
     if osp.isfile(ckpt):
         return ckpt
-    opts = [f'model.{key}=None' for key in TARGET_KEYS] + [
-        f'model.target_latency_ratio={target}', f'model.latency_table={table}',
+    table_opts = ([f'model.latency_table.path={table}', 'model.latency_table.group_size=True']
+                  if args.group_size else [f'model.latency_table={table}'])
+    opts = [f'model.{key}=None' for key in TARGET_KEYS] + table_opts + [
+        f'model.target_latency_ratio={target}',
         f'train_cfg.max_epochs={epochs}', f'train_cfg.val_begin={epochs + 1}']
     if args.search_images:
         opts.append(f'train_dataloader.dataset.num_images={args.search_images}')
@@ -128,7 +133,7 @@ def run_model(name: str, args) -> list:
     measure_table(name, config, size, args, table_path)
     rows = []
     for target in args.targets:
-        cfg = load_cfg(config, size, args.batch, table_path, target)
+        cfg = load_cfg(config, size, args.batch, table_path, target, args.group_size)
         algorithm = build_algorithm(cfg)
         mutator = algorithm.mutator
         if args.search_epochs:
@@ -136,7 +141,9 @@ def run_model(name: str, args) -> list:
             ckpt = search(config, osp.abspath(table_path), target, args.search_epochs, work, args)
             state = torch.load(ckpt, map_location='cpu', weights_only=False)['state_dict']
             algorithm.load_state_dict(state)
-            structure = f'DMS search, {args.search_epochs} epochs'
+            structure = f'DMS search, {args.search_epochs} epochs' + (
+                f', in groups of {mutator.searchable_units[0].mutable_channel.group_size}'
+                if args.group_size else '')
         else:
             randomize_structure(mutator, args.seed, low=0.3)
             structure = f'random (seed {args.seed}), scaled to the target'
@@ -215,6 +222,9 @@ def parse_args(argv=None):
                         help='also export each structure with its widths rounded to multiples '
                         'of this, timed beside the unrounded one; "table": the divisor the '
                         'latency table measured as this device\'s fastest (default 1: no)')
+    parser.add_argument('--group-size', action='store_true',
+                        help='search with latency_table=dict(path=..., group_size=True): '
+                        'channels in groups of the divisor the table prefers')
     parser.add_argument('--search-epochs', type=int, default=0,
                         help='search each target this many epochs with tools/train.py (the '
                         'configs whose data is here); 0: random structures')
