@@ -893,7 +893,12 @@ def main(argv=None) -> str:
     jobs.sort(key=lambda job: job[0] in PRUNED_ONLY)
     # the trained supernets that runs start from go first, each a job of its own: a run
     # that needs one would otherwise train it while the other runs of its seed wait idle
-    pretrain = sorted({seed for method, _, seed in jobs if method in FROM_TRAINED
+    def recorded(method, target, seed):
+        record = comparison.records.get(f'{method}|{target}|{seed}')
+        return record is not None and 'failed' not in record
+
+    pretrain = sorted({seed for method, target, seed in jobs if method in FROM_TRAINED
+                       and not recorded(method, target, seed)
                        and not osp.isfile(comparison.supernet_checkpoint(seed, train=False))})
     jobs = [('pretrained', None, seed) for seed in pretrain] + jobs
     # what runs in this process (Torch-Pruning, mmrazor) gets a job's share of the cores,

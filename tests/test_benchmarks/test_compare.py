@@ -312,29 +312,6 @@ def test_report_only_reports_the_recorded_runs_and_starts_none(tmp_path, monkeyp
     assert f'At {target}: DMSp ' in text and 'paired Δ, DMSp minus it' in text
 
 
-def test_supernets_that_runs_start_from_are_trained_first_as_jobs_of_their_own(
-        tmp_path, monkeypatch):
-    started = []
-
-    def supernet_checkpoint(self, seed, train=True):
-        if train:
-            started.append(('pretrained', seed))
-        return str(tmp_path / f'none_{seed}.pth')
-
-    def run(self, method, target, seed):
-        started.append((method, seed))
-        return dict(top1=80.0, flops_ratio=target, seconds=1.0)
-
-    monkeypatch.setattr(compare.Comparison, 'supernet_checkpoint', supernet_checkpoint)
-    monkeypatch.setattr(compare.Comparison, 'run', run)
-    monkeypatch.setattr(compare, 'report', lambda *args: 'report')
-    compare.main(['--methods', 'uniform', 'dms', 'dmsp', 'tp', '--targets', '0.1',
-                  '--seeds', '0', '1', '--jobs', '1', '--work-dir', str(tmp_path)])
-    # one job: the order is the pool's; both supernets before any run, uniform last
-    assert started[:2] == [('pretrained', 0), ('pretrained', 1)]
-    assert [m for m, _ in started[2:]] == ['dms', 'dmsp', 'tp'] * 2 + ['uniform'] * 2
-
-
 def test_capacity_checks_at_two_targets_share_a_folder(tmp_path):
     for seed, top1 in enumerate((90.0, 91.0)):
         comparison = compare.Comparison(str(tmp_path), epochs=4, train_images=100)
@@ -455,12 +432,19 @@ def test_runs_that_train_only_a_pruned_model_go_last_at_a_jobs_share_of_threads(
         return self.record(f'{method}|{target}|{seed}', method=method, target=target,
                            seed=seed, top1=50.0, flops_ratio=target, seconds=1.0)
 
+    def supernet_checkpoint(self, seed, train=True):
+        if train:  # Torch-Pruning's trained supernet: a job of its own, first
+            started.append(('pretrained', seed, torch.get_num_threads()))
+        return str(tmp_path / f'none_{seed}.pth')
+
     monkeypatch.setattr(compare.Comparison, 'run', run)
+    monkeypatch.setattr(compare.Comparison, 'supernet_checkpoint', supernet_checkpoint)
     monkeypatch.setattr(compare, 'report', lambda *args: 'the report')
     before = torch.get_num_threads()
     compare.main(['--methods', 'uniform', 'dms', 'random', 'tp', '--targets', '0.25',
                   '--seeds', '0', '1', '--jobs', '1', '--work-dir', str(tmp_path)])
-    assert [(m, s) for m, s, _ in started] == [('dms', 0), ('tp', 0), ('dms', 1), ('tp', 1),
+    assert [(m, s) for m, s, _ in started] == [('pretrained', 0), ('pretrained', 1),
+                                               ('dms', 0), ('tp', 0), ('dms', 1), ('tp', 1),
                                                ('uniform', 0), ('random', 0),
                                                ('uniform', 1), ('random', 1)]
     assert {threads for _, _, threads in started} == {os.cpu_count()}
@@ -470,3 +454,8 @@ def test_runs_that_train_only_a_pruned_model_go_last_at_a_jobs_share_of_threads(
     compare.main(['--methods', 'uniform', '--targets', '0.5', '--seeds', '0', '--jobs', '1',
                   '--threads', '1', '--work-dir', str(tmp_path)])
     assert started == [('uniform', 0, 1)] and torch.get_num_threads() == before
+    # Torch-Pruning's runs recorded: no supernet is trained for them again
+    started.clear()
+    compare.main(['--methods', 'tp', '--targets', '0.25', '--seeds', '0', '1', '--jobs', '1',
+                  '--work-dir', str(tmp_path)])
+    assert [m for m, _, _ in started] == ['tp', 'tp']
