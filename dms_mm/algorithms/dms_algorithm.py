@@ -411,11 +411,7 @@ def _load_latency_table(spec: Union[str, Dict]) -> Tuple[LatencyTable, bool]:
 def _grouped_by_table(mutator, table: LatencyTable) -> Dict:
     """The mutator config with its units' group size set to the divisor
     ``table`` prefers."""
-    divisor = table.preferred_divisor
-    if divisor is None:
-        raise ValueError('DMSAlgorithm: latency_table group_size=True, but the table did not '
-                         'measure the widths the device prefers (measured with --multiples 0, '
-                         'or by an older dms_mm); measure it again with tools/measure_latency.py')
+    divisor = table.measured_divisor('DMSAlgorithm: latency_table group_size=True')
     if not isinstance(mutator, dict):
         raise TypeError('DMSAlgorithm: latency_table group_size=True sets the units\' group '
                         'size in the mutator config; the mutator is a built object')

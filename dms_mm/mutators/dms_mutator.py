@@ -21,7 +21,6 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from mmengine.logging import print_log
-from mmengine.model import BaseModel
 from mmrazor.models.mutators import ChannelMutator
 from mmrazor.registry import MODELS, TASK_UTILS
 from torch import nn
@@ -45,6 +44,7 @@ from dms_mm.resources import (
     Width,
     counter_type,
 )
+from dms_mm.resources.latency_table import model_forward
 
 from .channel_analyzer import untraced_parts
 from .model_family import families_for
@@ -313,15 +313,14 @@ class DMSMutator(ChannelMutator):
         call (its tensor mode for an mmengine model), in eval mode, as a
         zero-argument callable returning the output."""
         x = torch.rand(self.demo_input_shape, device=next(model.parameters()).device)
+        run = model_forward(model, x)
 
         def forward():
             was_training = model.training
             model.eval()
             try:
                 with torch.no_grad():
-                    if isinstance(model, BaseModel):
-                        return model(x, None, mode='tensor')
-                    return model(x)
+                    return run()
             finally:
                 model.train(was_training)
         return forward

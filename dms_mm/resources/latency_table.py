@@ -139,6 +139,19 @@ class LatencyTable:
         multiples = self.meta.get('multiples')
         return None if multiples is None else int(multiples['divisor'])
 
+    def measured_divisor(self, asked_by: str) -> int:
+        """:attr:`preferred_divisor`, for ``asked_by`` (named in the error).
+
+        Raises:
+            LatencyTableError: Where the table did not measure it.
+        """
+        if self.preferred_divisor is None:
+            raise LatencyTableError(
+                f'{asked_by}: the latency table did not measure the widths the device prefers '
+                '(measured with --multiples 0, or by an older dms_mm); measure it again with '
+                'tools/measure_latency.py')
+        return self.preferred_divisor
+
     def full_ms(self) -> float:
         """The summed latency of every layer at full width."""
         return sum(float(layer['ms'][-1][-1]) for layer in self.layers.values())

@@ -90,12 +90,7 @@ def resolve_divisor(mutator, divisor: Union[int, str]) -> int:
         if latency is None:
             raise ValueError("divisor='table' rounds to the widths a latency table prefers, but "
                              'the search has no latency_table')
-        found = latency.table.preferred_divisor
-        if found is None:
-            raise ValueError("divisor='table': the latency table did not measure the widths the "
-                             'device prefers (measured with --multiples 0, or by an older '
-                             'dms_mm); measure it again with tools/measure_latency.py')
-        return found
+        return latency.table.measured_divisor("divisor='table'")
     if isinstance(divisor, bool) or not isinstance(divisor, int) or divisor < 1:
         raise ValueError(f"divisor must be a positive integer or 'table', got {divisor!r}")
     return divisor
