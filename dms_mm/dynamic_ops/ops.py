@@ -18,9 +18,11 @@ import torch
 import torch.nn.functional as F
 from mmcv.cnn.bricks import Conv2dAdaptivePadding
 from mmcv.cnn.bricks.transformer import AdaptivePadding
+from mmcv.cnn.bricks.wrappers import Conv2d as MMCVConv2d
 from mmcv.cnn.bricks.wrappers import Linear as MMCVLinear
 from mmengine.model.utils import _BatchNormXd
 from mmengine.utils.dl_utils.parrots_wrapper import SyncBatchNorm as EngineSyncBatchNorm
+from mmpretrain.models.utils import LayerNorm2d
 from mmrazor.models.architectures import dynamic_ops as razor_ops
 from mmrazor.registry import MODELS
 from torch import nn
@@ -28,6 +30,7 @@ from torch import nn
 from dms_mm.compat.dynamic_sync_batchnorm import register_dynamic_bn
 
 from .channel_masks import container_mask
+from .op_map import OpMap
 
 
 class DMSOpMixin:
@@ -131,7 +134,10 @@ class DMSLinear(DMSOpMixin, razor_ops.DynamicLinear):
 
 class _DMSBatchNormMixin(DMSOpMixin):
     """BatchNorm passes channels through unmasked: a pruned channel leaves as
-    its bias, and every consumer masks it again."""
+    its bias, and every consumer masks it again. A subclass of BatchNorm
+    (timm's ``BatchNormAct2d``) runs its own forward."""
+
+    subclass_forward = 'layer'
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self._original_forward(x)
@@ -186,6 +192,22 @@ class DMSLayerNorm(DMSOpMixin, razor_ops.DynamicLayerNorm):
         if mask is None:
             return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return MaskedLayerNorm.apply(x, mask.to(x.dtype), self.weight, self.bias, self.eps)
+
+
+@MODELS.register_module()
+class DMSLayerNorm2d(DMSLayerNorm):
+    """mmpretrain's ``LayerNorm2d`` (over the channels of ``(N, C, H, W)``, or
+    of ``(N, H, W, C)`` with ``data_format='channel_last'``) over the kept
+    channels, as :class:`DMSLayerNorm`."""
+
+    def forward(self, x: torch.Tensor, data_format: str = 'channel_first') -> torch.Tensor:
+        if data_format == 'channel_last':
+            return super().forward(x)
+        return super().forward(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).contiguous()
+
+    def finish_static(self, static: nn.Module) -> None:
+        """The exported ``LayerNorm2d`` records its kept width."""
+        static.num_channels = static.normalized_shape[0]
 
 
 class MaskedLayerNorm(torch.autograd.Function):
@@ -259,15 +281,20 @@ def _centred(x, mask, mean, weight):
 # mmengine's SyncBN conversions switch these in place (dms_mm.compat.dynamic_sync_batchnorm)
 register_dynamic_bn(DMSSyncBatchNorm, (DMSBatchNorm2d, DMSBatchNormXd), DMSBatchNormXd)
 
-#: torch/mmcv module type -> DMS op. Exact types, as mmrazor matches them.
-DMS_OP_MAP = {
+#: layer type -> DMS op; a subclass of one of these types gets the op of its
+#: nearest registered base (see :class:`dms_mm.dynamic_ops.op_map.OpMap`).
+#: mmcv's wrappers rewrite forward() only for empty inputs, so they get their
+#: base's op by name, and are exported as themselves.
+DMS_OP_MAP = OpMap({
     nn.Conv2d: DMSConv2d,
+    MMCVConv2d: DMSConv2d,
     Conv2dAdaptivePadding: DMSConv2dAdaptivePadding,
     nn.Linear: DMSLinear,
-    MMCVLinear: DMSLinear,  # mmcv's FFN builds these; exported as nn.Linear
+    MMCVLinear: DMSLinear,
     nn.BatchNorm2d: DMSBatchNorm2d,
     nn.SyncBatchNorm: DMSSyncBatchNorm,
     EngineSyncBatchNorm: DMSSyncBatchNorm,
     _BatchNormXd: DMSBatchNormXd,
     nn.LayerNorm: DMSLayerNorm,
-}
+    LayerNorm2d: DMSLayerNorm2d,
+}, name='DMS')

@@ -6,13 +6,17 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple
 import torch.nn as nn
 from mmengine.logging import MMLogger
 from mmrazor.models.architectures.dynamic_ops import DynamicChannelMixin
-from mmrazor.models.mutables import MutableChannelUnit, SequentialMutableChannelUnit
+from mmrazor.models.mutables import (
+    MutableChannelContainer,
+    MutableChannelUnit,
+    SequentialMutableChannelUnit,
+)
 from mmrazor.models.mutables.mutable_channel.units.utils import find_mutable
 from mmrazor.models.task_modules import ChannelAnalyzer
 from mmrazor.models.task_modules.tracer.fx_tracer import MMFxTracer
 from mmrazor.registry import TASK_UTILS
 
-from dms_mm.dynamic_ops import trace_error
+from dms_mm.dynamic_ops import DMS_OP_MAP, SLICED_OP_MAP, replace_with_ops, trace_error
 
 from .model_family import STAND_IN_TYPES, families_for
 from .shared_modules import relink_shared_modules, shared_module_paths
@@ -68,9 +72,16 @@ def untraced_parts(model: nn.Module, traced_layers: Set[str],
             continue
         culprit = name
         reason = f'{type(module).__name__}: no traced path of the forward reaches it'
+        if any(True for _ in module.children()):
+            own = [key for key, _ in module.named_parameters(recurse=False)]
+            reason = (f'{type(module).__name__}: its own forward reads its parameters {own} '
+                      'outside any layer (a layer scale held as a bare nn.Parameter, for '
+                      'example), which DMS cannot slice')
         parts_of_name = name.split('.')
         for depth in range(1, len(parts_of_name)):
             ancestor = modules['.'.join(parts_of_name[:depth])]
+            if isinstance(ancestor, (nn.ModuleList, nn.ModuleDict)):
+                continue  # containers have no forward of their own
             error = trace_error(ancestor)
             if error is not None:
                 culprit = '.'.join(parts_of_name[:depth])
@@ -96,12 +107,7 @@ def unit_exclusion_reason(unit) -> Optional[str]:
         return 'its channels are a model output'
     if 'input_placeholder' in names:
         return 'its channels are a model input'
-    bad = sorted({
-        f'{c.name} ({type(c.module).__name__})'
-        for c in channels if isinstance(c.module, nn.Module)
-        and not isinstance(c.module, DynamicChannelMixin)
-        and any(True for _ in c.module.parameters(recurse=False))
-    })
+    bad = layers_without_op(channels, DMS_OP_MAP)
     if bad:
         return 'consumers/producers not masked (no DMS op for them): ' + ', '.join(bad)
     if not unit.input_related:
@@ -109,6 +115,78 @@ def unit_exclusion_reason(unit) -> Optional[str]:
     if not unit.output_related:
         return 'no producer of its channels was traced'
     return None
+
+
+def bare_parameters(model: nn.Module, members, channels) -> List[str]:
+    """Names of the 1-d parameters of any of ``channels`` elements held directly by a
+    module with submodules (a layer scale as a bare ``nn.Parameter``), in the
+    modules around the named ``members``: what a traced ``get_attr`` among
+    them most likely reads."""
+    found = set()
+    for member in members:
+        parts = member.split('.')
+        for depth in range(1, len(parts)):
+            try:
+                ancestor = model.get_submodule('.'.join(parts[:depth]))
+            except AttributeError:
+                break
+            if any(True for _ in ancestor.children()):
+                found.update(f'{".".join(parts[:depth])}.{key}'
+                             for key, param in ancestor.named_parameters(recurse=False)
+                             if param.dim() == 1 and param.numel() in channels)
+    return sorted(found)
+
+
+def layers_without_op(channels, op_map) -> List[str]:
+    """``'name (type: why)'`` of each parametrised layer among ``channels`` that is
+    not an op already and has no op in ``op_map``."""
+    bad = set()
+    for c in channels:
+        if not isinstance(c.module, nn.Module) or isinstance(c.module, DynamicChannelMixin) \
+                or not any(True for _ in c.module.parameters(recurse=False)):
+            continue
+        op, reason = op_map.op_for(c.module)
+        if op is None:
+            bad.add(f'{c.name} ({type(c.module).__name__}: {reason})')
+    return sorted(bad)
+
+
+class _SlicedCheckUnit(SequentialMutableChannelUnit):
+    """mmrazor's unit of the pruning check, its layers converted to the
+    slicing ops of :data:`dms_mm.dynamic_ops.SLICED_OP_MAP`."""
+
+    def prepare_for_pruning(self, model: nn.Module) -> None:
+        replace_with_ops(self, model, SLICED_OP_MAP)
+        self._register_channel_container(model, MutableChannelContainer)
+        self._register_mutable_channel(self.mutable_channel)
+
+
+def _check_model(model: nn.Module, units_config: Dict, shared) -> Tuple[nn.Module, List]:
+    """A CPU copy of ``model`` with the units of ``units_config`` prepared for
+    the pruning check, and the units."""
+    model = copy.deepcopy(model).cpu()
+    units = [_SlicedCheckUnit.init_from_cfg(model, cfg) for cfg in units_config.values()]
+    for unit in units:
+        unit.prepare_for_pruning(model)
+    relink_shared_modules(model, shared)
+    return model, units
+
+
+def _untiled_layers(model: nn.Module) -> Dict[str, str]:
+    """``{layer: error}`` for each op whose channel container cannot give a
+    mask: the ranges of the units traced through it do not add up."""
+    untiled = {}
+    for name, module in model.named_modules():
+        if not isinstance(module, DynamicChannelMixin):
+            continue
+        for attr in ('in_channels', 'out_channels'):
+            container = module.get_mutable_attr(attr)
+            try:
+                if container is not None:
+                    container.current_mask
+            except (AssertionError, RuntimeError, ValueError) as error:
+                untiled[name] = str(error) or type(error).__name__
+    return untiled
 
 
 @TASK_UTILS.register_module()
@@ -160,8 +238,9 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
 
     def _find_mutable_units(self, model: nn.Module, units_config: Dict):
         family_units, units_config = self._merge_family_units(units_config)
-        kept = self._forwardable_units(model, units_config)
         self.dropped_units, self.fixed_units, self.traced_layers = {}, {}, set()
+        self._check_reasons: Dict[str, str] = {}
+        kept = self._forwardable_units(model, units_config)
         for key, cfg in family_units.items():
             unit = SequentialMutableChannelUnit.init_from_cfg(self._model, cfg)
             self.traced_layers.update(
@@ -181,8 +260,25 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
             if not any(isinstance(c.module, nn.Module) and any(True for _ in c.module.parameters())
                        for c in unit.output_related):
                 continue  # no layer produces these channels: a tracer artefact
-            reason = (unit_exclusion_reason(unit)
-                      or 'pruning it breaks the forward pass (mmrazor find_mutable)')
+            members = [c.name for c in list(unit.input_related) + list(unit.output_related)]
+            # a parameter read outside any layer is traced as a get_attr, or as a
+            # second model input beside the layers that produce the same channels
+            spans = {c.end - c.start for c in list(unit.input_related) + list(unit.output_related)}
+            read = bare_parameters(self._model, [m for m in members if isinstance(m, str)],
+                                   spans)
+            if 'get_attr' in members or (read and 'input_placeholder' in members):
+                self.dropped_units[unit.name] = (
+                    'its channels are scaled by a parameter read outside any layer '
+                    f'({", ".join(read)}: a layer scale held as a bare nn.Parameter, for '
+                    'example), which DMS cannot slice' if read else
+                    'its channels meet a tensor that a module reads from its own attributes '
+                    'outside any layer (traced as get_attr), which DMS cannot slice')
+                continue
+            unchecked = layers_without_op(
+                list(unit.input_related) + list(unit.output_related), SLICED_OP_MAP)
+            reason = unit_exclusion_reason(unit) or self._check_reasons.get(unit.name) or (
+                'the pruning check cannot slice ' + ', '.join(unchecked) if unchecked else
+                'pruning it breaks the forward pass (mmrazor find_mutable)')
             if 'model input' in reason or 'model output' in reason:
                 self.fixed_units[unit.name] = reason
             else:
@@ -192,18 +288,27 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
     def _forwardable_units(self, model: nn.Module, units_config: Dict) -> Dict:
         """mmrazor's check of the traced units (each is pruned at random on a
         copy of the model; those the forward survives are kept), with the
-        names of a shared module pointed at its dynamic op (see
+        slicing ops of every layer DMS searches (:data:`SLICED_OP_MAP`: the
+        LayerNorms and the subclasses of the layers mmrazor knows as well),
+        and the names of a shared module pointed at its dynamic op (see
         :mod:`dms_mm.mutators.shared_modules`); otherwise the other names
         would run the unpruned original and the check would drop the unit."""
         shared = shared_module_paths(model)
-        if not shared:
-            return super()._find_mutable_units(model, units_config)
-        model = copy.deepcopy(model).cpu()
-        units = [SequentialMutableChannelUnit.init_from_cfg(model, cfg)
-                 for cfg in units_config.values()]
-        for unit in units:
-            unit.prepare_for_pruning(model)
-        relink_shared_modules(model, shared)
+        checked, units = _check_model(model, units_config, shared)
+        # a unit whose ranges do not add up at one of its layers is left out
+        while (untiled := _untiled_layers(checked)):
+            bad = {}
+            for unit in units:
+                for c in list(unit.input_related) + list(unit.output_related):
+                    if c.name in untiled:
+                        bad[unit.name] = (
+                            f'the traced channel ranges of {c.name} do not add up to its '
+                            f"channels (mmrazor's tracer: {untiled[c.name]})")
+            self._check_reasons.update(bad)
+            units_config = {key: cfg for (key, cfg), unit in zip(units_config.items(), units)
+                            if unit.name not in bad}
+            checked, units = _check_model(model, units_config, shared)
+        model = checked
         inputs = self.demo_input.get_data(model)
         model.eval()
         if isinstance(inputs, dict):

@@ -8,7 +8,7 @@ from mmrazor.models.architectures.dynamic_ops import DynamicChannelMixin
 from mmrazor.models.mutables import MutableChannelContainer, MutableChannelUnit
 from mmrazor.registry import MODELS
 
-from dms_mm.dynamic_ops import DMS_OP_MAP
+from dms_mm.dynamic_ops import DMS_OP_MAP, replace_with_ops
 from dms_mm.mutables import DMSMutableChannel
 
 from .channel_analyzer import unit_exclusion_reason
@@ -41,7 +41,7 @@ class DMSChannelUnit(MutableChannelUnit):
             lambda_scale=lambda_scale, ema_decay=ema_decay)
 
     def prepare_for_pruning(self, model: nn.Module) -> None:
-        self._replace_with_dynamic_ops(model, DMS_OP_MAP)
+        replace_with_ops(self, model, DMS_OP_MAP)
         self._register_channel_container(model, MutableChannelContainer)
         self._register_mutable_channel(self.mutable_channel)
 

@@ -24,6 +24,7 @@ from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
 from mmpretrain.models.backbones import VisionTransformer
+from mmpretrain.models.utils import LayerScale
 from mmpretrain.models.utils.attention import MultiheadAttention
 from torch import nn
 
@@ -158,17 +159,29 @@ class StandInLinear(nn.Linear):
 STAND_IN_TYPES = (StandInConv, StandInLinear)
 
 
+def _layer_scales(layer: nn.Module) -> List[Tuple[str, nn.Module]]:
+    """``(name, module)`` of each layer scale with parameters in a transformer
+    layer (mmpretrain's attention ``gamma1``, DeiT3's FFN ``gamma2``)."""
+    found = []
+    for part in ('attn.gamma1', 'ffn.gamma2'):
+        owner, _, key = part.partition('.')
+        scale = getattr(getattr(layer, owner, None), key, None)
+        if isinstance(scale, nn.Module) and any(True for _ in scale.parameters()):
+            found.append((part, scale))
+    return found
+
+
 def _is_layer_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.LayerNorm)
 
 
 @register_model_family
 class VisionTransformerFamily(ModelFamily):
-    """mmpretrain's ``VisionTransformer`` (ViT, DeiT), with ``ffn_type='origin'``.
+    """mmpretrain's ``VisionTransformer`` (ViT, DeiT, DeiT3), with ``ffn_type='origin'``.
 
-    * one embedding unit: patch-embedding output, every LayerNorm, each
-      attention's ``proj`` output and FFN output, each ``qkv`` and FFN input,
-      and whatever reads the backbone output (the head);
+    * one embedding unit: patch-embedding output, every LayerNorm and layer
+      scale, each attention's ``proj`` output and FFN output, each ``qkv`` and
+      FFN input, and whatever reads the backbone output (the head);
     * an MLP-hidden unit per layer;
     * heads, q/k and v dims of each attention;
     * depth: ``layers``; a layer's attention and FFN residuals share one mask.
@@ -185,10 +198,11 @@ class VisionTransformerFamily(ModelFamily):
             if not isinstance(layer.ffn.layers, nn.Sequential) or len(layer.ffn.layers) != 3:
                 raise NotImplementedError(f'{where}.ffn: only ffn_type="origin" with two '
                                           'linears is handled')
-            for part in ('attn.gamma1', 'ffn.gamma2'):
-                if any(True for _ in layer.get_submodule(part).parameters()):
-                    raise NotImplementedError(f'{where}.{part}: layer scale is not handled '
-                                              '(set layer_scale_init_value=0)')
+            for part, scale in _layer_scales(layer):
+                if not isinstance(scale, LayerScale):
+                    raise NotImplementedError(f'{where}.{part} is {type(scale).__name__}; the '
+                                              "VisionTransformer family handles mmpretrain's "
+                                              'LayerScale')
 
     def stand_in(self, name, root):
         kinds = {'cls_token': 'pool', 'avg_featmap': 'pool', 'featmap': 'map', 'raw': 'tokens'}
@@ -216,6 +230,9 @@ class VisionTransformerFamily(ModelFamily):
                 channel(f'{layer}.ffn.layers.0.0', 0, embed, False),
                 channel(f'{layer}.ffn.layers.1', 0, embed, True),
             ]
+            for part, _ in _layer_scales(root.layers[i]):  # DeiT3: a scale per channel
+                channels += [channel(f'{layer}.{part}', 0, embed, True),
+                             channel(f'{layer}.{part}', 0, embed, False)]
         return embed, channels
 
     def inner_units(self, name, root):

@@ -65,8 +65,9 @@ def test_unit_with_an_unmaskable_consumer_is_left_out_and_named():
     mutator.prepare_from_supernet(model)
     assert len(mutator.excluded_units) == 1
     (name, reason), = mutator.excluded_units.items()
-    assert name.startswith('stem') and 'custom (_ChannelShuffle)' in reason
-    assert 'LEFT OUT' in mutator.summary() and 'custom (_ChannelShuffle)' in mutator.summary()
+    assert name.startswith('stem') and 'custom (_ChannelShuffle: no DMS op' in reason
+    assert 'register_dms_op' in reason
+    assert 'LEFT OUT' in mutator.summary() and 'custom (_ChannelShuffle: ' in mutator.summary()
     assert [u.name for u in mutator.searchable_units] == ['mid_(0, 16)_16']
     # the stem keeps its 8 channels: nothing masks them
     assert type(model.stem) is nn.Conv2d

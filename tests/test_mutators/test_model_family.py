@@ -185,3 +185,39 @@ def test_declared_attention_types_are_checked():
                        ).prepare_from_supernet(_TokenNet())
     with pytest.raises(KeyError, match=r"unknown attention keys \['type'\]"):
         DMSMutator(attention=dict(type='x'))
+
+
+def test_deit3_layer_scales_are_searched_with_the_embedding_and_exported():
+    """DeiT3's layer scales (mmpretrain's LayerScale after each attention and
+    FFN) are members of the embedding unit: the export keeps the kept
+    channels' scales. (mmpretrain 1.2.0's DeiT3 layer runs ``ln1`` twice and
+    never ``ln2``, so ``ln2``'s parameters are in the model but in no count of
+    ours: the params differ from mmengine's by them.)"""
+    from mmengine.analysis import parameter_count
+    from mmengine.registry import DefaultScope
+    from mmpretrain.models.utils import LayerScale
+    from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+    cfg = dict(type='ImageClassifier', neck=None,
+               backbone=dict(type='DeiT3', arch=VIT_ARCH, img_size=32, patch_size=8),
+               head=dict(type='VisionTransformerClsHead', num_classes=10,
+                         in_channels=VIT_ARCH['embed_dims']))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = PRETRAIN_MODELS.build(cfg).eval()
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 32, 32),
+                                        tracer_type='FxTracer'))
+    mutator.prepare_from_supernet(model)
+    embed = [line for line in mutator.summary().splitlines()
+             if 'patch_embed.projection_' in line][0]
+    assert 'backbone.layers.2.attn.gamma1' in embed and 'backbone.layers.2.ffn.gamma2' in embed
+    randomize_structure(mutator, seed=0)
+    soft = mutator.soft_resources()
+    static = to_static(model, mutator).eval()
+    kept = static.backbone.cls_token.shape[-1]
+    gamma = static.backbone.layers[0].attn.gamma1
+    assert type(gamma) is LayerScale and gamma.weight.shape == (kept, ) and kept < 48
+    expected, got = hard_outputs(model, mutator, static, torch.rand(2, 3, 32, 32), mode='tensor')
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    flops, params = count_static(static, (1, 3, 32, 32))
+    assert soft['flops'].item() == flops
+    unused_ln2 = sum(parameter_count(layer.ln2)[''] for layer in static.backbone.layers)
+    assert soft['params'].item() == params - unused_ln2

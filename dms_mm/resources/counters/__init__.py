@@ -2,10 +2,10 @@ from .attention_counter import AttentionCounter
 from .base_counter import BaseResourceCounter
 from .conv_counter import ConvCounter
 from .linear_counter import LinearCounter
-from .norm_counters import BatchNormCounter, LayerNormCounter
+from .norm_counters import BatchNormCounter, LayerNormCounter, LayerScaleCounter
 from .output_param_counter import OutputParamCounter
 
 __all__ = [
     'AttentionCounter', 'BaseResourceCounter', 'BatchNormCounter', 'ConvCounter',
-    'LayerNormCounter', 'LinearCounter', 'OutputParamCounter'
+    'LayerNormCounter', 'LayerScaleCounter', 'LinearCounter', 'OutputParamCounter'
 ]

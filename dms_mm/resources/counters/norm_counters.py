@@ -4,7 +4,7 @@ import math
 from dms_mm.registry import RESOURCE_COUNTERS
 
 from ..width import first_searched
-from .base_counter import BaseResourceCounter, tokens
+from .base_counter import BaseResourceCounter
 
 
 class _NormCounter(BaseResourceCounter):
@@ -46,7 +46,10 @@ class BatchNormCounter(_NormCounter):
 
 @RESOURCE_COUNTERS.register_module(name='LayerNorm')
 class LayerNormCounter(_NormCounter):
-    """LayerNorm over the last dim: 4 FLOPs per element, 5 with the affine map."""
+    """LayerNorm over one dim of channels: 4 FLOPs per element, 5 with the
+    affine map. The channels may be last (``nn.LayerNorm``) or first
+    (mmpretrain's ``LayerNorm2d``): every input element is one channel of one
+    position."""
 
     PLAIN, AFFINE = 4, 5
 
@@ -55,4 +58,19 @@ class LayerNormCounter(_NormCounter):
         return module.normalized_shape[-1], module.normalized_shape[-1]
 
     def _elements_per_channel(self) -> int:
-        return tokens(self.in_shape)
+        return math.prod(self.in_shape) // self.module.normalized_shape[-1]
+
+
+@RESOURCE_COUNTERS.register_module(name='LayerScale')
+class LayerScaleCounter(_NormCounter):
+    """mmpretrain's ``LayerScale``: one parameter per channel; its product
+    costs no FLOPs in mmengine's count (``aten::mul`` is not counted)."""
+
+    PLAIN, AFFINE = 0, 0
+
+    @staticmethod
+    def channels(module):
+        return module.weight.numel(), module.weight.numel()
+
+    def _elements_per_channel(self) -> int:
+        return 0
