@@ -74,7 +74,11 @@ class OpMap:
     hierarchy.
 
     Args:
-        ops (dict): ``{layer type: dynamic op}`` to start with.
+        ops (dict): ``{layer type: dynamic op}`` to start with, where the op's
+            export builds that type itself (torch's layers, as mmrazor's ops
+            build them): the op is used as it is.
+        rebuilt (dict): ``{layer type: dynamic op}`` to start with, where the
+            export rebuilds the layer's class (as :meth:`register` does).
         name (str): What the ops are for, in messages. Defaults to
             ``'dynamic'``.
 
@@ -86,16 +90,29 @@ class OpMap:
     pruning check); any other op refuses such a subclass.
     """
 
-    def __init__(self, ops: Optional[Dict[type, type]] = None, name: str = 'dynamic') -> None:
+    def __init__(self, ops: Optional[Dict[type, type]] = None,
+                 rebuilt: Optional[Dict[type, type]] = None, name: str = 'dynamic') -> None:
         self.name = name
         self._ops: Dict[type, type] = {}
+        self._native = set()
         self._derived: Dict[type, Tuple[Optional[type], Optional[str]]] = {}
         for layer_type, op in (ops or {}).items():
+            self.register(layer_type, op, native=True)
+        for layer_type, op in (rebuilt or {}).items():
             self.register(layer_type, op)
 
-    def register(self, layer_type: type, op: type) -> None:
+    def register(self, layer_type: type, op: type, native: bool = False) -> None:
         """Make ``op`` the dynamic op of ``layer_type`` (and of its subclasses
-        that keep its forward)."""
+        that keep its forward).
+
+        Args:
+            layer_type (type): The layer class.
+            op (type): Its dynamic op.
+            native (bool): The op's export builds ``layer_type`` itself, so
+                the op is used as it is. Otherwise (the default) a class
+                derived for ``layer_type`` exports it as its own class, unless
+                the op is a subclass of ``layer_type``.
+        """
         if not (isinstance(layer_type, type) and issubclass(layer_type, nn.Module)):
             raise TypeError(f'{self.name} ops: layer_type must be an nn.Module class, '
                             f'got {layer_type!r}')
@@ -104,6 +121,9 @@ class OpMap:
             raise TypeError(f'{self.name} ops: the op of {layer_type.__name__} must be a class '
                             f'with convert_from() and to_static_op(), got {op!r}')
         self._ops[layer_type] = op
+        self._native.discard(layer_type)
+        if native:
+            self._native.add(layer_type)
         self._derived.clear()
 
     def resolve(self, layer_type: type) -> Tuple[Optional[type], Optional[str]]:
@@ -122,7 +142,7 @@ class OpMap:
             return None, (f'no {self.name} op for this type; register one '
                           '(dms_mm.dynamic_ops.register_dms_op)')
         op = self._ops[base]
-        if issubclass(op, layer_type):
+        if issubclass(op, layer_type) or (base is layer_type and base in self._native):
             return op, None
         subclass_forward = getattr(op, 'subclass_forward', None)
         if base is not layer_type and layer_type.forward is not base.forward \

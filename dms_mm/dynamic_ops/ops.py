@@ -284,17 +284,18 @@ register_dynamic_bn(DMSSyncBatchNorm, (DMSBatchNorm2d, DMSBatchNormXd), DMSBatch
 #: layer type -> DMS op; a subclass of one of these types gets the op of its
 #: nearest registered base (see :class:`dms_mm.dynamic_ops.op_map.OpMap`).
 #: mmcv's wrappers rewrite forward() only for empty inputs, so they get their
-#: base's op by name, and are exported as themselves.
+#: base's op by name; they and ``LayerNorm2d`` are exported as themselves.
 DMS_OP_MAP = OpMap({
     nn.Conv2d: DMSConv2d,
-    MMCVConv2d: DMSConv2d,
     Conv2dAdaptivePadding: DMSConv2dAdaptivePadding,
     nn.Linear: DMSLinear,
-    MMCVLinear: DMSLinear,
     nn.BatchNorm2d: DMSBatchNorm2d,
     nn.SyncBatchNorm: DMSSyncBatchNorm,
     EngineSyncBatchNorm: DMSSyncBatchNorm,
     _BatchNormXd: DMSBatchNormXd,
     nn.LayerNorm: DMSLayerNorm,
+}, rebuilt={
+    MMCVConv2d: DMSConv2d,
+    MMCVLinear: DMSLinear,
     LayerNorm2d: DMSLayerNorm2d,
 }, name='DMS')

@@ -54,13 +54,14 @@ _SYNC = _sliced_batch_norm(razor_ops.DynamicSyncBatchNorm)
 SLICED_OP_MAP = OpMap({
     Conv2dAdaptivePadding: razor_ops.DynamicConv2dAdaptivePadding,
     nn.Conv2d: razor_ops.DynamicConv2d,
-    MMCVConv2d: razor_ops.DynamicConv2d,
     nn.BatchNorm2d: _sliced_batch_norm(razor_ops.DynamicBatchNorm2d),
     nn.Linear: razor_ops.DynamicLinear,
-    MMCVLinear: razor_ops.DynamicLinear,
     nn.SyncBatchNorm: _SYNC,
     EngineSyncBatchNorm: _SYNC,
     _BatchNormXd: _sliced_batch_norm(razor_ops.DynamicBatchNormXd),
     nn.LayerNorm: SlicedLayerNorm,
+}, rebuilt={
+    MMCVConv2d: razor_ops.DynamicConv2d,
+    MMCVLinear: razor_ops.DynamicLinear,
     LayerNorm2d: SlicedLayerNorm2d,
 }, name='sliced')

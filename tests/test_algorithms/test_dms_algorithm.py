@@ -183,9 +183,9 @@ def test_a_unit_a_custom_layer_consumes_is_excluded_or_an_error_as_configured():
     with collect_logs() as messages:
         algo = _tiny(_Tiny(_PerChannelScale(8)), target_flops_ratio=0.5)
     (name, reason), = algo.mutator.excluded_units.items()
-    assert name.startswith('stem') and 'custom (_PerChannelScale)' in reason
+    assert name.startswith('stem') and 'custom (_PerChannelScale: ' in reason
     warnings = [m for level, m in messages if level == logging.WARNING]
-    assert any(name in m and 'custom (_PerChannelScale)' in m and 'stay at full width' in m
+    assert any(name in m and 'custom (_PerChannelScale: ' in m and 'stay at full width' in m
                for m in warnings), warnings
     assert [u.name for u in algo.mutator.searchable_units] == ['mid_(0, 16)_16']
 
@@ -193,7 +193,7 @@ def test_a_unit_a_custom_layer_consumes_is_excluded_or_an_error_as_configured():
         _tiny(_Tiny(_PerChannelScale(8)), target_flops_ratio=0.5, unsearchable_units='error')
     message = str(error.value)
     assert "unsearchable_units='error'" in message
-    assert name in message and 'custom (_PerChannelScale)' in message
+    assert name in message and 'custom (_PerChannelScale: ' in message
     with pytest.raises(ValueError, match='unsearchable_units must be one of'):
         _tiny(_Tiny(), target_flops_ratio=0.5, unsearchable_units='skip')
 
