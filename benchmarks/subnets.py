@@ -31,6 +31,7 @@ import dms_mm  # noqa: F401  (registers the DMS classes, applies the compat fixe
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import build_subnet, round_up_widths, scale_to_target, to_static
 from dms_mm.structures.export import count_static
+from dms_mm.structures.random_structure import random_elements, randomize_structure  # noqa: F401
 from dms_mm.structures.subnet import to_plain
 
 
@@ -177,25 +178,3 @@ def random_subnet(config_path: str, target: float, seed: int, out_dir: str,
     return _scaled_structure(config_path, target, out_dir,
                              dict(name='random', seed=seed, low=low),
                              random_elements(generator, low), generator)
-
-
-def random_elements(generator: torch.Generator, low: float) -> Callable:
-    """What draws a mutable's random structure: a random order of its
-    elements and a keep ratio uniform in ``[low, 1]``."""
-
-    def draw(mutable):
-        mutable.importance.copy_(torch.rand(mutable.num_elements, generator=generator))
-        mutable.keep_ratio.fill_(low + (1 - low) * torch.rand((), generator=generator).item())
-
-    return draw
-
-
-@torch.no_grad()
-def randomize_structure(mutator, seed: int = 0, low: float = 0.2) -> None:
-    """Every searched unit, stage and attention of ``mutator`` at a random
-    structure (:func:`random_elements`), clamped to its bounds."""
-    draw = random_elements(torch.Generator().manual_seed(seed), low)
-    for mutable in mutator.dms_mutables():
-        if not mutable.frozen:
-            draw(mutable)
-    mutator.clamp_()

@@ -112,6 +112,11 @@ class DMSMutator(ChannelMutator):
             your own, by name, with where their parts are, e.g.
             ``dict(MyAttention=dict(qkv='to_qkv', proj='to_out',
             num_heads='heads'))`` (their heads are searched, not their dims).
+        check_export (bool): Export a random structure of a copy while
+            preparing and compare it with the searched model, so that what
+            would break the export when the search ends is an error now
+            (:func:`dms_mm.structures.check_export`). It costs a copy of the
+            model and two demo forwards. Defaults to True.
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -120,6 +125,7 @@ class DMSMutator(ChannelMutator):
                  parse_cfg: Optional[Dict] = None,
                  depth: Optional[Dict] = None,
                  attention: Optional[Dict] = None,
+                 check_export: bool = True,
                  init_cfg: Optional[Dict] = None) -> None:
         if channel_unit_cfg is None:
             channel_unit_cfg = dict(type='DMSChannelUnit', default_args=dict())
@@ -134,6 +140,7 @@ class DMSMutator(ChannelMutator):
                          init_cfg=init_cfg)
         self.depth_cfg = _with_defaults('depth', depth, _DEPTH_DEFAULTS)
         self.attention_cfg = _with_defaults('attention', attention, _ATTENTION_DEFAULTS)
+        self.check_export = bool(check_export)
         self.attentions = nn.ModuleList()
         self.attention_names: List[str] = []
         self.attention_specs: List = []
@@ -268,6 +275,13 @@ class DMSMutator(ChannelMutator):
                   f'{self.supernet_flops / 1e6:.2f} MFLOPs, '
                   f'{self.supernet_params / 1e6:.3f} M params at input '
                   f'{self.demo_input_shape}', logger='current')
+        if self.check_export:
+            from dms_mm.structures.export_check import check_export  # (structures import us)
+            difference = check_export(supernet, self)
+            if difference is not None:
+                print_log('DMSMutator: a random structure exports, and its outputs equal the '
+                          f'searched model\'s (relative difference {difference:.1e})',
+                          logger='current')
 
     def _prepare_attentions(self, families, modules: Dict[str, nn.Module]) -> None:
         """One :class:`DMSAttentionMutables` per attention module a family found."""

@@ -10,6 +10,8 @@ from .export import (
                      round_widths,
                      scale_to_target,
 )
+from .export_check import ExportCheckError, check_export
+from .random_structure import randomize_structure
 from .static import removed_blocks, to_static
 from .sub_model import (
                      PrunedCheckpointError,
@@ -20,7 +22,8 @@ from .sub_model import (
 from .subnet import SUBNET_FORMAT, SubnetError, apply_subnet, build_subnet, load_subnet
 
 __all__ = [
-    'ExpandError', 'ExpansionReport', 'check_expand_cfg', 'expand_model', 'load_state_strict',
+    'ExpandError', 'ExpansionReport', 'ExportCheckError', 'check_export', 'randomize_structure',
+    'check_expand_cfg', 'expand_model', 'load_state_strict',
     'PRUNED_FILE', 'SUBNET_FILE', 'SUBNET_FORMAT', 'PrunedCheckpointError', 'SubnetError',
     'apply_subnet', 'architecture_config', 'build_dms_sub_model', 'build_subnet',
     'count_static', 'export_subnet', 'load_pruned_weights', 'load_subnet', 'removed_blocks',
