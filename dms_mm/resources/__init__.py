@@ -10,7 +10,11 @@ from .counters import (
     BaseResourceCounter,
     BatchNormCounter,
     ConvCounter,
+    ConvTransposeCounter,
+    FixedConvCounter,
+    GroupNormCounter,
     LayerNormCounter,
+    LayerScaleCounter,
     LinearCounter,
     OutputParamCounter,
 )
@@ -23,7 +27,8 @@ from .width_multiples import divisor_gains, measure_width_multiples, preferred_d
 
 __all__ = [
     'AttentionCounter', 'BaseResourceCounter', 'BatchNormCounter', 'ConvCounter',
-    'LayerNormCounter', 'LinearCounter', 'MutableCounts', 'OutputParamCounter',
+    'ConvTransposeCounter', 'FixedConvCounter', 'GroupNormCounter', 'LayerNormCounter',
+    'LayerScaleCounter', 'LinearCounter', 'MutableCounts', 'OutputParamCounter',
     'LatencyTable', 'LatencyTableError', 'RESOURCE_KINDS', 'SoftLatencyEstimator',
     'SoftResourceEstimator', 'Width', 'counter_type', 'divisor_gains',
     'measure_width_multiples', 'preferred_divisor'

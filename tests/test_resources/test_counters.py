@@ -1,8 +1,10 @@
 import pytest
 import torch
 from mmcv.cnn.bricks import Conv2dAdaptivePadding
-from mmengine.analysis import parameter_count
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.model import BaseModel
 from mmengine.model.utils import _BatchNormXd
+from mmpretrain.models.utils import LayerScale
 from mmpretrain.models.utils.norm import LayerNorm2d
 from mmrazor.models.mutables import MutableChannelContainer
 from torch import nn
@@ -15,7 +17,11 @@ from dms_mm.resources import (
     BaseResourceCounter,
     BatchNormCounter,
     ConvCounter,
+    ConvTransposeCounter,
+    FixedConvCounter,
+    GroupNormCounter,
     LayerNormCounter,
+    LayerScaleCounter,
     LinearCounter,
     MutableCounts,
     Width,
@@ -54,7 +60,11 @@ class _MyLinear(nn.Linear):
     (_BatchNormXd(4), BatchNormCounter),
     (nn.SyncBatchNorm(4), BatchNormCounter),
     (LayerNorm2d(4), LayerNormCounter),
-    (nn.Conv1d(4, 4, 3), None),
+    (nn.Conv1d(4, 4, 3), FixedConvCounter),
+    (nn.ConvTranspose2d(4, 4, 2), ConvTransposeCounter),
+    (nn.GroupNorm(2, 4), GroupNormCounter),
+    (nn.InstanceNorm2d(4, affine=True), GroupNormCounter),
+    (LayerScale(4), LayerScaleCounter),
     (nn.ReLU(), None),
 ])
 def test_a_layer_gets_the_counter_of_what_it_is(module, counter):
@@ -168,3 +178,34 @@ def test_layers_no_search_changes_are_summed_once():
     half = mutator.soft_resources()
     assert half['flops'].item() < mutator.supernet_flops
     assert half['flops'].item() > linear_flops
+
+
+class _UnmaskedOpsNet(BaseModel):
+    """Layers no DMS op masks, which still cost FLOPs: a GroupNorm, a
+    transposed convolution, an InstanceNorm and a 1-d convolution."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.group_norm = nn.GroupNorm(2, 8)
+        self.up = nn.ConvTranspose2d(8, 6, 2, stride=2)
+        self.instance_norm = nn.InstanceNorm2d(6, affine=True)
+        self.seq = nn.Conv1d(6, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 2)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = self.instance_norm(self.up(self.group_norm(self.stem(inputs)).relu()))
+        return self.fc(self.seq(x.flatten(2)).mean(-1))
+
+
+def test_ops_no_dms_op_masks_are_counted_as_mmengine_counts_them():
+    model = _UnmaskedOpsNet()
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
+                                        tracer_type='FxTracer'))
+    mutator.prepare_from_supernet(model)
+    analyzer = FlopAnalyzer(model.eval(), (torch.rand(1, 3, 8, 8), ))
+    analyzer.unsupported_ops_warnings(False)
+    ops = analyzer.by_operator()
+    assert all(ops[op] > 0 for op in ('group_norm', 'instance_norm', 'conv')), dict(ops)
+    assert mutator.supernet_flops == analyzer.total()
+    assert mutator.supernet_params == parameter_count(model)['']

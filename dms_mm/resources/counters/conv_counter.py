@@ -1,4 +1,4 @@
-"""Resource counter of 2-d convolutions."""
+"""Resource counters of convolutions (1-, 2- and 3-d, and transposed)."""
 import math
 
 from dms_mm.registry import RESOURCE_COUNTERS
@@ -36,3 +36,19 @@ class ConvCounter(BaseResourceCounter):
         if self.module.bias is not None:
             params = params + self.out_width.count(counts)
         return params
+
+
+@RESOURCE_COUNTERS.register_module(name=['Conv1d', 'Conv3d'])
+class FixedConvCounter(ConvCounter):
+    """The 1-d and 3-d convolutions: no DMS op masks them, so their widths
+    stay (and a latency table does not time them)."""
+
+
+@RESOURCE_COUNTERS.register_module(name='_ConvTransposeNd')
+class ConvTransposeCounter(FixedConvCounter):
+    """Transposed convolutions (no DMS op masks them: their widths stay):
+    as mmengine counts them, the kernel times the *input's* spatial size."""
+
+    def flops(self, counts):
+        kernel = math.prod(self.module.kernel_size)
+        return self._products(counts) * (kernel * spatial_size(self.in_shape))

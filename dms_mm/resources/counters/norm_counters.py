@@ -1,4 +1,5 @@
-"""Resource counters of BatchNorm and LayerNorm: per kept channel."""
+"""Resource counters of the norms (BatchNorm, LayerNorm, GroupNorm,
+InstanceNorm) and of mmpretrain's LayerScale: per kept channel."""
 import math
 
 from dms_mm.registry import RESOURCE_COUNTERS
@@ -74,3 +75,19 @@ class LayerScaleCounter(_NormCounter):
 
     def _elements_per_channel(self) -> int:
         return 0
+
+
+@RESOURCE_COUNTERS.register_module(name=['GroupNorm', '_InstanceNorm'])
+class GroupNormCounter(_NormCounter):
+    """GroupNorm and InstanceNorm (no DMS op masks them: their widths stay):
+    4 FLOPs per element, 5 with the affine map, as mmengine counts them."""
+
+    PLAIN, AFFINE = 4, 5
+
+    @staticmethod
+    def channels(module):
+        channels = getattr(module, 'num_channels', None) or module.num_features
+        return channels, channels
+
+    def _elements_per_channel(self) -> int:
+        return math.prod(self.in_shape) // self.in_shape[1]
