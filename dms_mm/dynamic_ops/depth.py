@@ -286,8 +286,9 @@ def chained_module_lists(model: nn.Module, forward: Callable[[], object]) -> Set
             calls.setdefault(name, []).append((index, first, output))
         return hook
 
+    # a list holding None (HRNet's fuse layers) is no stage
     lists = {name: module for name, module in model.named_modules()
-             if isinstance(module, nn.ModuleList)}
+             if isinstance(module, nn.ModuleList) and all(c is not None for c in module)}
     for name, module in lists.items():
         for index, child in enumerate(module):
             handles.append(child.register_forward_hook(recorder(name, index)))

@@ -190,6 +190,10 @@ class VisionTransformerFamily(ModelFamily):
     module_types = (VisionTransformer, )
 
     def _check(self, name: str, root: VisionTransformer) -> None:
+        if getattr(root, 'dist_token', None) is not None:
+            raise NotImplementedError(f'{name} ({type(root).__name__}) has a distillation '
+                                      'token beside its class token; the VisionTransformer '
+                                      'family handles the class token only')
         for i, layer in enumerate(root.layers):
             where = f'{name}.layers.{i}'
             if not isinstance(layer.attn, MultiheadAttention):

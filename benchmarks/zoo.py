@@ -1,0 +1,299 @@
+"""The model zoo: which of mmpretrain's backbones DMS searches and exports
+exactly, each at a small arch.
+
+For each backbone, under a linear classifier on its last output (pooled):
+
+* prepare the mutator (its export check included: a random structure of a
+  copy is exported and compared while preparing);
+* what it searches: channel units searched, left out and fixed, stages,
+  attentions, and the reasons of what is left out;
+* a random structure (every searched part at a random keep ratio), exported:
+  the relative difference of the static model's output from the searched
+  model's under hard masks (at most 1e-4), and mmengine's FLOPs and params of
+  the export against the soft counts (within 1 %);
+* the smallest FLOPs ratio a search can reach (every searched part at its
+  lowest keep ratio), and the share of the supernet's FLOPs in layers no
+  search changes.
+
+Run::
+
+    python benchmarks/zoo.py                     # every backbone of the list
+    python benchmarks/zoo.py --models ResNet ConvNeXt --work-dir work_dirs/zoo
+
+It writes ``zoo.md`` and ``zoo.json`` in ``--work-dir`` and prints the table.
+Not yet here: the detectors, and Torch-Pruning's DepGraph pruner beside.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import time
+import traceback
+
+import torch
+from mmengine.analysis import FlopAnalyzer, parameter_count
+from mmengine.model import BaseModel
+from mmengine.registry import DefaultScope
+from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+from torch import nn
+
+import dms_mm  # noqa: F401  (registers the DMS classes, applies the compat fixes)
+from dms_mm.mutators import DMSMutator
+from dms_mm.structures import ExportCheckError, randomize_structure, to_static
+
+#: backbone -> (its config at a small arch, input side[, input channels])
+ZOO = {
+    'AlexNet': (dict(type='AlexNet'), 224),
+    'BEiTViT': (dict(type='BEiTViT', arch='small', img_size=64, patch_size=16), 64),
+    'CSPDarkNet': (dict(type='CSPDarkNet', depth=53), 64),
+    'CSPResNet': (dict(type='CSPResNet', depth=50), 64),
+    'CSPResNeXt': (dict(type='CSPResNeXt', depth=50), 64),
+    'Conformer': (dict(type='Conformer', arch='tiny'), 224),
+    'ConvMixer': (dict(type='ConvMixer', arch='768/32'), 64),
+    'ConvNeXt': (dict(type='ConvNeXt', arch='atto'), 64),
+    'DaViT': (dict(type='DaViT', arch='t'), 224),
+    'DeiT3': (dict(type='DeiT3', arch='s', img_size=64), 64),
+    'DenseNet': (dict(type='DenseNet', arch='121'), 64),
+    'DistilledVisionTransformer': (dict(type='DistilledVisionTransformer', arch='deit-small',
+                                        img_size=64), 64),
+    'EdgeNeXt': (dict(type='EdgeNeXt', arch='xxsmall'), 64),
+    'EfficientFormer': (dict(type='EfficientFormer', arch='l1'), 224),
+    'EfficientNet': (dict(type='EfficientNet', arch='b0'), 64),
+    'EfficientNetV2': (dict(type='EfficientNetV2', arch='s'), 64),
+    'HRNet': (dict(type='HRNet', arch='w18'), 64),
+    'HiViT': (dict(type='HiViT', arch='tiny', img_size=64), 64),
+    'HorNet': (dict(type='HorNet', arch='tiny'), 64),
+    'InceptionV3': (dict(type='InceptionV3'), 299),
+    'LeNet5': (dict(type='LeNet5'), 32, 1),
+    'LeViT': (dict(type='LeViT', arch='128s', img_size=64), 64),
+    'MViT': (dict(type='MViT', arch='tiny', img_size=64), 64),
+    'MixMIMTransformer': (dict(type='MixMIMTransformer', arch='b'), 224),
+    'MlpMixer': (dict(type='MlpMixer', arch='s', img_size=64), 64),
+    'MobileNetV2': (dict(type='MobileNetV2', widen_factor=0.5), 64),
+    'MobileNetV3': (dict(type='MobileNetV3', arch='small'), 64),
+    'MobileOne': (dict(type='MobileOne', arch='s0'), 64),
+    'MobileViT': (dict(type='MobileViT', arch='xx_small'), 64),
+    'PCPVT': (dict(type='PCPVT', arch='s'), 64),
+    'PoolFormer': (dict(type='PoolFormer', arch='s12'), 64),
+    'PyramidVig': (dict(type='PyramidVig', arch='tiny'), 224),
+    'RIFormer': (dict(type='RIFormer', arch='s12'), 64),
+    'RegNet': (dict(type='RegNet', arch='regnetx_400mf'), 64),
+    'RepLKNet': (dict(type='RepLKNet', arch='31B'), 64),
+    'RepMLPNet': (dict(type='RepMLPNet', arch='b', img_size=64), 64),
+    'RepVGG': (dict(type='RepVGG', arch='A0'), 64),
+    'Res2Net': (dict(type='Res2Net', depth=50), 64),
+    'ResNeSt': (dict(type='ResNeSt', depth=50), 64),
+    'ResNeXt': (dict(type='ResNeXt', depth=50), 64),
+    'ResNet': (dict(type='ResNet', depth=18), 64),
+    'ResNetV1c': (dict(type='ResNetV1c', depth=18), 64),
+    'ResNetV1d': (dict(type='ResNetV1d', depth=18), 64),
+    'ResNet_CIFAR': (dict(type='ResNet_CIFAR', depth=18), 32),
+    'RevVisionTransformer': (dict(type='RevVisionTransformer', arch='s', img_size=64), 64),
+    'SEResNeXt': (dict(type='SEResNeXt', depth=50), 64),
+    'SEResNet': (dict(type='SEResNet', depth=50), 64),
+    'SVT': (dict(type='SVT', arch='s'), 64),
+    'ShuffleNetV1': (dict(type='ShuffleNetV1'), 64),
+    'ShuffleNetV2': (dict(type='ShuffleNetV2'), 64),
+    'SwinTransformer': (dict(type='SwinTransformer', arch='tiny'), 224),
+    'SwinTransformerV2': (dict(type='SwinTransformerV2', arch='tiny'), 256),
+    'T2T_ViT': (dict(type='T2T_ViT', img_size=64), 64),
+    'TNT': (dict(type='TNT', arch='s', img_size=64), 64),
+    'TinyViT': (dict(type='TinyViT', arch='5m', img_size=(64, 64)), 64),
+    'VAN': (dict(type='VAN', arch='tiny'), 64),
+    'VGG': (dict(type='VGG', depth=11), 64),
+    'ViTEVA02': (dict(type='ViTEVA02', arch='tiny', img_size=64), 64),
+    'Vig': (dict(type='Vig', arch='tiny'), 224),
+    'VisionTransformer': (dict(type='VisionTransformer', arch='s', img_size=64), 64),
+    'XCiT': (dict(type='XCiT', img_size=64), 64),
+}
+
+
+class ZooClassifier(BaseModel):
+    """A backbone under a linear classifier on its last output, pooled.
+
+    Args:
+        backbone (nn.Module): The backbone.
+        path (list): The indices that reach its last output tensor in what it
+            returns (a tuple of stages, a tuple of tokens and features).
+        pool (tuple): The dims averaged to ``(N, C)``.
+        in_channels (int): The channels of that output.
+    """
+
+    def __init__(self, backbone: nn.Module, path, pool, in_channels: int,
+                 num_classes: int = 10):
+        super().__init__()
+        self.backbone = backbone
+        self.path, self.pool = list(path), tuple(pool)
+        self.head = nn.Linear(in_channels, num_classes)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = self.backbone(inputs)
+        for index in self.path:
+            x = x[index]
+        return self.head(x.mean(self.pool) if self.pool else x)
+
+
+def _last_output(outputs):
+    """The index path to the last tensor of ``outputs``, and that tensor."""
+    path = []
+    while isinstance(outputs, (tuple, list)):
+        path.append(len(outputs) - 1)
+        outputs = outputs[-1]
+    return path, outputs
+
+
+def input_shape(name: str) -> tuple:
+    """The demo input of a backbone of :data:`ZOO`."""
+    entry = ZOO[name]
+    channels = entry[2] if len(entry) > 2 else 3
+    return (1, channels, entry[1], entry[1])
+
+
+def build(name: str) -> ZooClassifier:
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        backbone = PRETRAIN_MODELS.build(dict(ZOO[name][0]))
+    backbone.eval()
+    with torch.no_grad():
+        path, x = _last_output(backbone(torch.rand(input_shape(name))))
+    pool = {4: (2, 3), 3: (1, )}.get(x.dim(), ())
+    channels = x.shape[1] if x.dim() != 3 else x.shape[-1]
+    return ZooClassifier(backbone, path, pool, channels).eval()
+
+
+def mmengine_counts(model: nn.Module, shape: tuple):
+    analyzer = FlopAnalyzer(model.eval(), (torch.rand(shape), ))
+    analyzer.unsupported_ops_warnings(False)
+    analyzer.uncalled_modules_warnings(False)
+    return float(analyzer.total()), float(parameter_count(model)[''])
+
+
+def _lowest(mutator) -> None:
+    for mutable in mutator.dms_mutables():
+        mutable.keep_ratio.data.fill_(0.0)
+    mutator.clamp_()
+
+
+def run(name: str) -> dict:
+    """One backbone's row."""
+    row = dict(name=name, arch=ZOO[name][0], size=ZOO[name][1])
+    start = time.perf_counter()
+    stage = 'build'
+    try:
+        model = build(name)
+        shape = input_shape(name)
+        stage = 'prepare'
+        mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=shape,
+                                            tracer_type='FxTracer'))
+        mutator.prepare_from_supernet(model)
+        row.update(
+            units=len(mutator.searchable_units), left_out=dict(mutator.excluded_units),
+            fixed=len(mutator.fixed_units), not_traced=dict(mutator.untraced_parts),
+            stages=len(mutator.stages), attentions=len(mutator.attentions),
+            supernet_flops=mutator.supernet_flops)
+        stage = 'count'
+        mutator.refresh_masks('hard')
+        full_flops, _ = mmengine_counts(model, shape)
+        mutator.clear_masks()
+        row['supernet_count_ratio'] = mutator.supernet_flops / full_flops
+        stage = 'export'
+        with torch.no_grad():
+            randomize_structure(mutator, seed=0)
+            soft = mutator.soft_resources()
+            x = torch.rand((2, ) + shape[1:])
+            mutator.refresh_masks('hard')
+            searched = model(x)
+            mutator.clear_masks()
+            static = to_static(model, mutator).eval()
+            exported = static(x)
+        row['relative_difference'] = float(
+            (searched - exported).abs().max() / searched.abs().max().clamp_min(1e-12))
+        flops, params = mmengine_counts(static, shape)
+        row['export_flops_ratio'] = float(soft['flops']) / flops
+        row['export_params_ratio'] = float(soft['params']) / params
+        with torch.no_grad():
+            _lowest(mutator)
+            row['lowest_flops_ratio'] = float(mutator.soft_resources()['flops']) / \
+                mutator.supernet_flops
+            row['constant_flops_share'] = mutator.resources.constant['flops'] / \
+                mutator.supernet_flops
+        row['status'] = 'ok'
+    except ExportCheckError as error:
+        row.update(status='export check', error=str(error).split(' Leave the module')[0])
+    except Exception as error:  # a row says why, and the next backbone runs
+        row.update(status=f'{stage} failed', error=f'{type(error).__name__}: {error}'[:500],
+                   trace=traceback.format_exc(limit=-3)[-1500:])
+    row['seconds'] = round(time.perf_counter() - start, 1)
+    return row
+
+
+def exact(row: dict) -> bool:
+    """Searched and exported exactly: units or stages searched, the export
+    equal to the searched model, and the counts within 1 %."""
+    return (row.get('status') == 'ok' and (row['units'] or row['stages'])
+            and row['relative_difference'] <= 1e-4
+            and abs(row['export_flops_ratio'] - 1) <= 0.01
+            and abs(row['export_params_ratio'] - 1) <= 0.01)
+
+
+def _why(row: dict) -> str:
+    if row.get('status') != 'ok':
+        return f'{row["status"]}: {row.get("error", "")}'[:200]
+    notes = []
+    if not (row['units'] or row['stages']):
+        notes.append('nothing searched')
+    if row['relative_difference'] > 1e-4:
+        notes.append(f'export differs ({row["relative_difference"]:.1e})')
+    if abs(row['export_flops_ratio'] - 1) > 0.01:
+        notes.append(f'soft FLOPs {row["export_flops_ratio"]:.3f} of mmengine\'s')
+    if abs(row['export_params_ratio'] - 1) > 0.01:
+        notes.append(f'soft params {row["export_params_ratio"]:.3f} of mmengine\'s')
+    if row['left_out']:
+        first = next(iter(row['left_out'].values()))
+        notes.append(f'{len(row["left_out"])} units left out, e.g. {first[:120]}')
+    return '; '.join(notes)
+
+
+def report(rows) -> str:
+    passed = sum(bool(exact(r)) for r in rows)
+    lines = [f'{passed} of {len(rows)} backbones searched and exported exactly (the export '
+             'equals the searched model within 1e-4, the soft counts equal mmengine\'s '
+             'within 1 %).', '',
+             '| backbone | input | units searched / left out | stages | attentions | '
+             'export diff | soft/mmengine FLOPs | lowest FLOPs ratio | exact | notes |',
+             '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
+    for r in rows:
+        if r.get('status') == 'ok':
+            cells = [f'{r["units"]} / {len(r["left_out"])}', str(r['stages']),
+                     str(r['attentions']), f'{r["relative_difference"]:.1e}',
+                     f'{r["export_flops_ratio"]:.4f}', f'{r["lowest_flops_ratio"]:.3f}']
+        else:
+            cells = [''] * 6
+        lines.append(f'| {r["name"]} | {r["size"]} | ' + ' | '.join(cells) +
+                     f' | {"yes" if exact(r) else "no"} | {_why(r)} |')
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--models', nargs='+', choices=sorted(ZOO), default=sorted(ZOO))
+    parser.add_argument('--work-dir', default='work_dirs/zoo')
+    parser.add_argument('--threads', type=int, default=2)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    os.makedirs(args.work_dir, exist_ok=True)
+    rows = []
+    for name in args.models:
+        rows.append(run(name))
+        print(f'{name}: {rows[-1]["status"]} ({rows[-1]["seconds"]} s)', flush=True)
+        with open(osp.join(args.work_dir, 'zoo.json'), 'w') as f:
+            json.dump(rows, f, indent=1, default=str)
+    text = report(rows)
+    with open(osp.join(args.work_dir, 'zoo.md'), 'w') as f:
+        f.write(text + '\n')
+    print(text)
+    return rows
+
+
+if __name__ == '__main__':
+    main()
