@@ -37,12 +37,15 @@ from dms_mm.mutables import DMSMutableBlocks
 from dms_mm.resources import (
     RESOURCE_KINDS,
     AttentionCounter,
+    FunctionalOpCounter,
     LatencyTable,
+    ModuleParamsCounter,
     OutputParamCounter,
     SoftLatencyEstimator,
     SoftResourceEstimator,
     Width,
     counter_type,
+    record_functional_ops,
 )
 from dms_mm.resources.latency_table import model_forward
 
@@ -154,6 +157,9 @@ class DMSMutator(ChannelMutator):
         self.excluded_units: Dict[str, str] = {}
         self.fixed_units: Dict[str, str] = {}
         self.untraced_parts: Dict[str, str] = {}
+        #: ops called outside the layers whose FLOPs a search changes but the
+        #: soft count holds at full width (found by the export check), and why
+        self.approximate_counts: Dict[str, str] = {}
         #: modules reached by more than one name: all their names, first name first
         self.shared_modules: List[List[str]] = []
         self.supernet_flops: Optional[float] = None
@@ -282,6 +288,9 @@ class DMSMutator(ChannelMutator):
                 print_log('DMSMutator: a random structure exports, and its outputs equal the '
                           f'searched model\'s (relative difference {difference:.1e})',
                           logger='current')
+            for name, reason in self.approximate_counts.items():
+                print_log(f'DMSMutator: {name}: {reason}', logger='current',
+                          level=logging.WARNING)
 
     def _prepare_attentions(self, families, modules: Dict[str, nn.Module]) -> None:
         """One :class:`DMSAttentionMutables` per attention module a family found."""
@@ -353,14 +362,17 @@ class DMSMutator(ChannelMutator):
 
             return hook
 
+        covered = set(self.attention_names)  # what a layer counter counts whole
         for name, module in model.named_modules():
             if counter_type(module) is not None:
                 handles.append(module.register_forward_hook(recorder(name)))
+                covered.add(name)
         was_training = model.training
         model.eval()
         self.refresh_masks('hard')
         try:
-            self._demo_forward(model)()
+            with record_functional_ops(model, covered) as calls:
+                self._demo_forward(model)()
         finally:
             for handle in handles:
                 handle.remove()
@@ -393,6 +405,13 @@ class DMSMutator(ChannelMutator):
                 # a layer run more than once per forward: FLOPs at every call
                 counters.append((counter_cls(name, module, in_shape, out_shape, in_width,
                                              out_width, first_call=call == 0), block))
+        for call in calls:  # ops called outside the layers
+            source = modules.get(call.source)
+            width = _widths(source)[1] if counter_type(source) is not None else None
+            counters.append((FunctionalOpCounter(call.module, modules[call.module], call.op,
+                                                 call.flops, call.calls, width),
+                             self._block_of(call.module)))
+        family_params = {}  # family root -> its own params the family counts
         for family, root_name in self.family_roots:
             elements = family.output_param_elements(modules[root_name])
             if elements:
@@ -402,7 +421,31 @@ class DMSMutator(ChannelMutator):
                     channels, [(0, channels, unit.mutable_channel, 1)])
                 counters.append((OutputParamCounter(root_name, modules[root_name], elements,
                                                     width), None))
+                family_params[root_name] = elements * channels
+        counters += self._module_params_counters(model, set(shapes), family_params)
         self.resources = SoftResourceEstimator(counters)
+
+    def _module_params_counters(self, model: nn.Module, counted, family_params) -> List:
+        """``(counter, block)`` of the parameters of every module that no
+        layer counter covers (the modules in ``counted`` are covered, and
+        ``family_params`` of a family root), each module's own once."""
+        seen = {id(p) for p in self.parameters()}  # the structure's, not the model's
+        for name in counted:
+            seen.update(id(p) for p in model.get_submodule(name).parameters(recurse=False))
+        counters = []
+        for name, module in model.named_modules():
+            own = [p for p in module.parameters(recurse=False) if id(p) not in seen]
+            seen.update(id(p) for p in own)
+            params = sum(p.numel() for p in own) - family_params.get(name, 0)
+            if params <= 0:
+                continue
+            layer_type, layer = counter_type(module), None
+            if layer_type is not None and len(own) == len(list(module.parameters(recurse=False))):
+                # a layer that never ran: counted at its widths, no FLOPs
+                layer = layer_type(name, module, (), (), *_widths(module, layer_type))
+            counters.append((ModuleParamsCounter(name, module, params, layer),
+                             self._block_of(name)))
+        return counters
 
     # ---------------------------------------------------------------- masks
     @property
@@ -590,6 +633,8 @@ class DMSMutator(ChannelMutator):
                 lines.append(f'    [LEFT OUT] {name}: {reason}')
         for name, reason in self.untraced_parts.items():
             lines.append(f'    [NOT TRACED] {name}: {reason}')
+        for name, reason in self.approximate_counts.items():
+            lines.append(f'    [APPROXIMATE COUNT] {name}: {reason}')
         lines.append(f'  stages: {len(self.stages)} searched')
         searched = dict(zip(self.stage_names, self.stages))
         for stage in self.stage_report:

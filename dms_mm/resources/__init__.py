@@ -12,13 +12,16 @@ from .counters import (
     ConvCounter,
     ConvTransposeCounter,
     FixedConvCounter,
+    FunctionalOpCounter,
     GroupNormCounter,
     LayerNormCounter,
     LayerScaleCounter,
     LinearCounter,
+    ModuleParamsCounter,
     OutputParamCounter,
 )
 from .estimator import RESOURCE_KINDS, SoftResourceEstimator, counter_type
+from .functional_ops import FunctionalCall, record_functional_ops, sdpa_flop_jit
 from .latency_estimator import SoftLatencyEstimator
 from .latency_table import LatencyTable, LatencyTableError
 from .mutable_counts import MutableCounts
@@ -27,9 +30,10 @@ from .width_multiples import divisor_gains, measure_width_multiples, preferred_d
 
 __all__ = [
     'AttentionCounter', 'BaseResourceCounter', 'BatchNormCounter', 'ConvCounter',
-    'ConvTransposeCounter', 'FixedConvCounter', 'GroupNormCounter', 'LayerNormCounter',
-    'LayerScaleCounter', 'LinearCounter', 'MutableCounts', 'OutputParamCounter',
+    'ConvTransposeCounter', 'FixedConvCounter', 'FunctionalCall', 'FunctionalOpCounter',
+    'GroupNormCounter', 'LayerNormCounter', 'LayerScaleCounter', 'LinearCounter',
+    'ModuleParamsCounter', 'MutableCounts', 'OutputParamCounter',
     'LatencyTable', 'LatencyTableError', 'RESOURCE_KINDS', 'SoftLatencyEstimator',
     'SoftResourceEstimator', 'Width', 'counter_type', 'divisor_gains',
-    'measure_width_multiples', 'preferred_divisor'
+    'measure_width_multiples', 'preferred_divisor', 'record_functional_ops', 'sdpa_flop_jit'
 ]

@@ -42,8 +42,9 @@ class SoftResourceEstimator:
 
     def __init__(self, counters: Iterable[Tuple[BaseResourceCounter, Optional[tuple]]]) -> None:
         self.counters: List[Tuple[BaseResourceCounter, Optional[tuple]]] = []
+        #: the counters of layers no search changes, summed in :attr:`constant`
+        self.constant_counters: List[BaseResourceCounter] = []
         self.constant = dict.fromkeys(RESOURCE_KINDS, 0.0)
-        self.num_constant = 0
         fixed = MutableCounts()
         for counter, block in counters:
             if counter.searched or block is not None:
@@ -51,7 +52,11 @@ class SoftResourceEstimator:
             else:
                 self.constant['flops'] += float(counter.flops(fixed))
                 self.constant['params'] += float(counter.total_params(fixed))
-                self.num_constant += 1
+                self.constant_counters.append(counter)
+
+    def all_counters(self) -> List[Tuple[BaseResourceCounter, Optional[tuple]]]:
+        """Every ``(counter, block)`` pair, the constant ones included."""
+        return self.counters + [(counter, None) for counter in self.constant_counters]
 
     def count(self, grad: Sequence[str] = RESOURCE_KINDS) -> Dict[str, torch.Tensor]:
         """Soft FLOPs and params of the current structure.
@@ -87,6 +92,6 @@ class SoftResourceEstimator:
         in_blocks = sum(block is not None for _, block in self.counters)
         return (f'SoftResourceEstimator({len(self.counters)} counted each step '
                 f'({", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))}; '
-                f'{in_blocks} inside removable blocks), {self.num_constant} constant: '
+                f'{in_blocks} inside removable blocks), {len(self.constant_counters)} constant: '
                 f'{self.constant["flops"] / 1e6:.3f} MFLOPs, '
                 f'{self.constant["params"] / 1e6:.4f} M params)')

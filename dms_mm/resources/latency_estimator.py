@@ -5,7 +5,7 @@ from typing import Dict, Iterable, List, Optional, Tuple
 import torch
 from mmengine.logging import print_log
 
-from .counters import BaseResourceCounter
+from .counters import BaseResourceCounter, FunctionalOpCounter, ModuleParamsCounter
 from .counters.base_counter import _FullWidths
 from .latency_table import TIMED_COUNTERS, LatencyTable, LatencyTableError
 from .mutable_counts import MutableCounts
@@ -144,7 +144,10 @@ class SoftLatencyEstimator:
         self.table = table
         self.timed: List[_TimedLayer] = []
         self.fallback: List[Tuple[BaseResourceCounter, Optional[tuple]]] = []
-        counters = list(counters)
+        # ops called outside the layers (and params outside them) are not timed
+        # layers: their time is in the rest of the model, measured whole
+        counters = [(c, b) for c, b in counters
+                    if not isinstance(c, (FunctionalOpCounter, ModuleParamsCounter))]
         mismatches = []
         for counter, block in counters:
             layer = table.layers.get(counter.name)

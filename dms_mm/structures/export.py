@@ -11,6 +11,8 @@ from mmengine.analysis import FlopAnalyzer, parameter_count
 from mmengine.logging import print_log
 from torch import nn
 
+from dms_mm.resources.functional_ops import EXTRA_FLOP_HANDLES
+
 from .static import to_static
 from .subnet import build_subnet, to_plain
 
@@ -19,13 +21,17 @@ PRUNED_FILE = 'pruned.pth'
 
 
 def count_static(model: nn.Module, input_shape) -> Tuple[float, float]:
-    """FLOPs and params of a plain model, by mmengine's counter (not ours)."""
+    """FLOPs and params of a plain model, by mmengine's counter (not ours),
+    given counts of the ops it misses (``F.scaled_dot_product_attention``,
+    convolutions with ``padding='same'``:
+    :data:`~dms_mm.resources.functional_ops.EXTRA_FLOP_HANDLES`)."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
     inputs = (torch.rand(tuple(input_shape), device=device), )
     try:
         analyzer = FlopAnalyzer(model, inputs)
+        analyzer.set_op_handle(**EXTRA_FLOP_HANDLES)
         analyzer.unsupported_ops_warnings(False)
         analyzer.uncalled_modules_warnings(False)
         flops = float(analyzer.total())

@@ -9,15 +9,16 @@ searched model under the same hard masks; a failure names the module.
 """
 import copy
 import re
-from contextlib import contextmanager
 from typing import Callable, Dict, List, Optional
 
 import torch
 from mmrazor.models.architectures.dynamic_ops import DynamicChannelMixin
 from torch import nn
 
+from dms_mm.resources import FunctionalOpCounter, MutableCounts, counter_type, record_functional_ops
 from dms_mm.resources.latency_table import model_forward
 from dms_mm.utils.outputs import flat_tensors
+from dms_mm.utils.running_modules import running_modules
 
 from .random_structure import randomize_structure
 from .static import removed_blocks, to_static
@@ -31,29 +32,6 @@ REMEDY = ('Leave the module out of the search (depth=dict(exclude=[...]) for a s
 
 class ExportCheckError(RuntimeError):
     """A random structure of the prepared model does not export."""
-
-
-@contextmanager
-def _running_modules(model: nn.Module):
-    """The names of the modules whose forward is running, innermost last (an
-    exception leaves the module it came from at the end)."""
-    stack: List[str] = []
-    handles = []
-
-    def leave(*_) -> None:
-        stack.pop()
-
-    for name, module in model.named_modules():
-        if not name:
-            continue
-        handles.append(module.register_forward_pre_hook(
-            lambda _module, _args, name=name: stack.append(name)))
-        handles.append(module.register_forward_hook(leave))
-    try:
-        yield stack
-    finally:
-        for handle in handles:
-            handle.remove()
 
 
 def _record_outputs(model: nn.Module, rename: Callable[[str], str]) -> Dict[str, List]:
@@ -153,9 +131,42 @@ def _static_to_searched_names(mutator) -> Callable[[str], str]:
     return rename
 
 
+def _counted_functional_ops(mutator) -> Dict[str, float]:
+    """What the mutator counts, at its current structure, for the ops called
+    outside the layers, by ``op in module`` (none in a removed block)."""
+    removed = [b for blocks in removed_blocks(mutator).values() for b in blocks]
+    counts = MutableCounts()
+    counted: Dict[str, float] = {}
+    for counter, _ in mutator.resources.all_counters():
+        if isinstance(counter, FunctionalOpCounter) and not any(
+                counter.name == b or counter.name.startswith(b + '.') for b in removed):
+            key = f'{counter.op} in {counter.name or "the model"}'
+            counted[key] = counted.get(key, 0.0) + float(counter.flops(counts))
+    return counted
+
+
+def _functional_differences(static: nn.Module, x: torch.Tensor, counted: Dict[str, float],
+                            attentions, rename: Callable[[str], str]) -> Dict[str, float]:
+    """The ops called outside the layers whose FLOPs in the exported model
+    differ from what the mutator ``counted`` for its structure, by ``op in
+    module``: the FLOPs counted less those of the export."""
+    covered = {n for n, m in static.named_modules()
+               if counter_type(m) is not None or rename(n) in attentions}
+    with record_functional_ops(static, covered) as calls:
+        model_forward(static, x)()
+    found: Dict[str, float] = {}
+    for call in calls:
+        key = f'{call.op} in {rename(call.module) or "the model"}'
+        found[key] = found.get(key, 0.0) + call.flops
+    return {key: counted.get(key, 0.0) - found.get(key, 0.0)
+            for key in set(counted) | set(found)
+            if abs(counted.get(key, 0.0) - found.get(key, 0.0)) > 1e-6 * max(
+                counted.get(key, 0.0), found.get(key, 0.0))}
+
+
 @torch.no_grad()
 def check_export(architecture: nn.Module, mutator, seed: int = 0,
-                 rtol: float = 1e-4) -> Optional[float]:
+                 rtol: float = 1e-4, count_tolerance: float = 0.01) -> Optional[float]:
     """Export a random structure of a copy of ``architecture`` (every
     searched part loses at least one element) and compare it with the
     searched copy under the same hard masks.
@@ -166,18 +177,25 @@ def check_export(architecture: nn.Module, mutator, seed: int = 0,
         seed (int): The random structure and demo input. Defaults to 0.
         rtol (float): The largest relative difference of the outputs.
             Defaults to 1e-4.
+        count_tolerance (float): The largest share of the random structure's
+            soft FLOPs by which ops called outside the layers (counted at full
+            width) may differ from the export's. Those that differ at all go
+            to ``mutator.approximate_counts``. Defaults to 0.01.
 
     Returns:
         float | None: The relative difference of the outputs; None when
         nothing is searched.
 
     Raises:
-        ExportCheckError: The export raises, the exported model raises, or
-            its outputs differ; the message names the module and what to do.
+        ExportCheckError: The export raises, the exported model raises, its
+            outputs differ, or the FLOPs of ops no DMS op models change with the
+            searched widths beyond ``count_tolerance``; the message names the
+            module or op and what to do.
     """
     if not any(True for _ in mutator.dms_mutables()):
         return None
     mutator.clear_masks()
+    prepared = mutator
     model, mutator = copy.deepcopy((architecture, mutator))
     randomize_structure(mutator, seed)
     for mutable in mutator.dms_mutables():  # every searched part loses something
@@ -185,6 +203,8 @@ def check_export(architecture: nn.Module, mutator, seed: int = 0,
                 and mutable.num_kept == mutable.num_elements:
             mutable.set_keep_count(mutable.num_elements - 1)
     mutator.clamp_()
+    soft_flops = float(mutator.soft_resources()['flops'])
+    counted = _counted_functional_ops(mutator)
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -207,7 +227,7 @@ def check_export(architecture: nn.Module, mutator, seed: int = 0,
     rename = _static_to_searched_names(mutator)
     got_by_module, handles = _record_outputs(static, rename)
     try:
-        with _running_modules(static) as running:
+        with running_modules(static) as running:
             try:
                 got = flat_tensors(model_forward(static, x)(), strict=False)
             except Exception as error:
@@ -231,4 +251,18 @@ def check_export(architecture: nn.Module, mutator, seed: int = 0,
             f'DMSMutator: the exported model of a random structure differs from the searched '
             f'one under the same masks (relative difference {difference:.2e}); first in '
             f'{first}, in the order the exported model runs. {REMEDY}.')
+    changed = _functional_differences(static, x, counted, set(mutator.attention_names), rename)
+    share = sum(abs(v) for v in changed.values()) / max(soft_flops, 1e-12)
+    ops = sorted(changed, key=lambda k: -abs(changed[k]))
+    if share > count_tolerance:
+        raise ExportCheckError(
+            f'DMSMutator: the FLOPs of ops called outside the layers change with the searched '
+            f'widths, and no DMS op models them: {", ".join(ops[:3])}'
+            f'{f" and {len(ops) - 3} more" if len(ops) > 3 else ""}; the soft FLOPs of a random '
+            f'structure would be off by {100 * share:.1f} % (at most {100 * count_tolerance:g} '
+            f'%). {REMEDY}.')
+    prepared.approximate_counts = {
+        key: f'FLOPs counted as at full width, {changed[key] / 1e6:+.4f} MFLOPs against the export '
+             'of a random structure (a searched width changes them; no DMS op models them)'
+        for key in ops}
     return difference
