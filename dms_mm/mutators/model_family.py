@@ -139,7 +139,8 @@ class ModelFamily:
 class StandInConv(nn.Conv2d):
     """A 1x1 convolution traced in place of a family module that reads images;
     ``outputs`` says how to shape each of its outputs (``'pool'``: ``(B, C)``,
-    ``'map'``: ``(B, C, H, W)``, ``'tokens'``: ``(B, HW, C)``)."""
+    ``'map'``: ``(B, C, H, W)``, ``'tokens'``: ``(B, HW, C)``, ``'pool_pair'``:
+    two ``(B, C)``, as a class and a distillation token)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int, outputs: Sequence[str]):
         super().__init__(in_channels, out_channels, 1, stride=stride, bias=False)
@@ -148,7 +149,8 @@ class StandInConv(nn.Conv2d):
     def forward(self, x):
         y = super().forward(x)
         shaped = {'pool': lambda t: t.mean((2, 3)), 'map': lambda t: t,
-                  'tokens': lambda t: t.flatten(2).transpose(1, 2)}
+                  'tokens': lambda t: t.flatten(2).transpose(1, 2),
+                  'pool_pair': lambda t: (t.mean((2, 3)), t.mean((2, 3)))}
         return tuple(shaped[kind](y) for kind in self.outputs)
 
 
@@ -171,6 +173,11 @@ def _layer_scales(layer: nn.Module) -> List[Tuple[str, nn.Module]]:
     return found
 
 
+def _dist_token(root: nn.Module):
+    """DeiT's distillation token (``DistilledVisionTransformer``), or None."""
+    return getattr(root, 'dist_token', None)
+
+
 def _is_layer_norm(module: nn.Module) -> bool:
     return isinstance(module, nn.LayerNorm)
 
@@ -190,10 +197,6 @@ class VisionTransformerFamily(ModelFamily):
     module_types = (VisionTransformer, )
 
     def _check(self, name: str, root: VisionTransformer) -> None:
-        if getattr(root, 'dist_token', None) is not None:
-            raise NotImplementedError(f'{name} ({type(root).__name__}) has a distillation '
-                                      'token beside its class token; the VisionTransformer '
-                                      'family handles the class token only')
         for i, layer in enumerate(root.layers):
             where = f'{name}.layers.{i}'
             if not isinstance(layer.attn, MultiheadAttention):
@@ -210,6 +213,8 @@ class VisionTransformerFamily(ModelFamily):
 
     def stand_in(self, name, root):
         kinds = {'cls_token': 'pool', 'avg_featmap': 'pool', 'featmap': 'map', 'raw': 'tokens'}
+        if _dist_token(root) is not None:  # DeiT's distillation token: (class, distillation)
+            kinds['cls_token'] = 'pool_pair'
         conv = root.patch_embed.projection
         return StandInConv(conv.in_channels, root.embed_dims, conv.stride[0],
                            [kinds[root.out_type]] * len(root.out_indices))
@@ -260,11 +265,11 @@ class VisionTransformerFamily(ModelFamily):
 
     def output_param_elements(self, root):
         tokens = root.pos_embed.shape[1] if root.pos_embed is not None else 0
-        return tokens + (1 if root.cls_token is not None else 0)
+        return tokens + sum(token is not None for token in (root.cls_token, _dist_token(root)))
 
     def finish_static(self, root, kept_output, removed):
         if kept_output is not None:
-            for key in ('cls_token', 'pos_embed'):
+            for key in ('cls_token', 'dist_token', 'pos_embed'):
                 param = getattr(root, key, None)
                 if param is not None:
                     setattr(root, key, nn.Parameter(param.detach()[..., kept_output].clone(),

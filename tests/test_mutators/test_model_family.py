@@ -221,3 +221,45 @@ def test_deit3_layer_scales_are_searched_with_the_embedding_and_exported():
     assert soft['params'].item() == params
     assert any('ln2' in repr(c) and 'never runs' in repr(c)
                for c, _ in mutator.resources.all_counters())
+
+
+class _DistilledDeiT(BaseModel):
+    """DeiT's DistilledVisionTransformer under a class and a distillation
+    head, as DeiTClsHead sums them (which reads the tokens in a way torch.fx
+    cannot trace: ``len`` of the backbone's output)."""
+
+    def __init__(self):
+        super().__init__()
+        from mmengine.registry import DefaultScope
+        from mmpretrain.registry import MODELS as PRETRAIN_MODELS
+        with DefaultScope.overwrite_default_scope('mmpretrain'):
+            self.backbone = PRETRAIN_MODELS.build(dict(
+                type='DistilledVisionTransformer', arch=VIT_ARCH, img_size=32, patch_size=8))
+        self.head = nn.Linear(VIT_ARCH['embed_dims'], 10)
+        self.head_dist = nn.Linear(VIT_ARCH['embed_dims'], 10)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        tokens = self.backbone(inputs)[-1]
+        return (self.head(tokens[0]) + self.head_dist(tokens[1])) / 2
+
+
+def test_deit_distillation_token_is_searched_with_the_embedding_and_exported():
+    """The distillation token is sliced with the embedding like the class
+    token, and both reach their heads."""
+    model = _DistilledDeiT().eval()
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 32, 32),
+                                        tracer_type='FxTracer'))
+    mutator.prepare_from_supernet(model)
+    assert len(mutator.stages) == 1 and len(mutator.attentions) == 3
+    assert not mutator.excluded_units
+    randomize_structure(mutator, seed=0)
+    soft = mutator.soft_resources()
+    static = to_static(model, mutator).eval()
+    kept = static.backbone.cls_token.shape[-1]
+    assert static.backbone.dist_token.shape[-1] == kept < 48
+    assert static.head_dist.in_features == kept
+    expected, got = hard_outputs(model, mutator, static, torch.rand(2, 3, 32, 32), mode='tensor')
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+    flops, params = count_static(static, (1, 3, 32, 32))
+    assert soft['flops'].item() == pytest.approx(flops, rel=1e-6)
+    assert soft['params'].item() == params
