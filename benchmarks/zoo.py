@@ -1,10 +1,11 @@
-"""The model zoo: which of mmpretrain's backbones DMS searches and exports
-exactly, each at a small arch.
+"""The model zoo: which of mmpretrain's backbones and mmdet's detectors DMS
+searches and exports exactly, each at a small arch.
 
 For each backbone, under a linear classifier on its last output (pooled):
 
 * prepare the mutator (its export check included: a random structure of a
   copy is exported and compared while preparing);
+* one search step (:func:`search_step`): which searched parts get no gradient;
 * what it searches: channel units searched, left out and fixed, stages,
   attentions, and the reasons of what is left out;
 * a random structure (every searched part at a random keep ratio), exported:
@@ -17,18 +18,20 @@ For each backbone, under a linear classifier on its last output (pooled):
 
 Run::
 
-    python benchmarks/zoo.py                     # every backbone of the list
+    python benchmarks/zoo.py                     # every backbone and detector of the lists
     python benchmarks/zoo.py --models ResNet ConvNeXt --work-dir work_dirs/zoo
 
 It writes ``zoo.md`` and ``zoo.json`` in ``--work-dir`` and prints the table.
-Beside each backbone, Torch-Pruning's DepGraph pruner prunes the same model
-(:func:`run_torch_pruning`; ``--no-torch-pruning`` skips it). Not yet here:
-the detectors.
+The detectors of :data:`DETECTORS` (mmdet's configs, no weights, at 320x320)
+go through the same steps on their tensor mode (every output compared).
+Beside each model, Torch-Pruning's DepGraph pruner prunes the same model
+(:func:`run_torch_pruning`; ``--no-torch-pruning`` skips it).
 """
 import argparse
 import json
 import os
 import os.path as osp
+import re
 import time
 import traceback
 
@@ -41,6 +44,7 @@ from torch import nn
 import dms_mm  # noqa: F401  (registers the DMS classes, applies the compat fixes)
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import ExportCheckError, count_static, randomize_structure, to_static
+from dms_mm.utils import flat_tensors
 
 #: backbone -> (its config at a small arch, input side[, input channels])
 ZOO = {
@@ -111,6 +115,17 @@ ZOO = {
 }
 
 
+#: detector -> (mmdet's config of it, input side)
+DETECTORS = {
+    'YOLOX-s': ('mmdet::yolox/yolox_s_8xb8-300e_coco.py', 320),
+    'RTMDet-tiny': ('mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py', 320),
+    'RetinaNet-R18': ('mmdet::retinanet/retinanet_r18_fpn_1x_coco.py', 320),
+    'FCOS-R18': ('mmdet::fcos/fcos_r18_fpn_gn-head-center-normbbox-centeronreg-giou_8xb8-amp-'
+                 'lsj-200e_coco.py', 320),
+    'FasterRCNN-R50': ('mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py', 320),
+}
+
+
 class ZooClassifier(BaseModel):
     """A backbone under a linear classifier on its last output, pooled.
 
@@ -146,13 +161,31 @@ def _last_output(outputs):
 
 
 def input_shape(name: str) -> tuple:
-    """The demo input of a backbone of :data:`ZOO`."""
-    entry = ZOO[name]
+    """The demo input of a backbone of :data:`ZOO` or a detector of :data:`DETECTORS`."""
+    entry = ZOO.get(name) or DETECTORS[name]
     channels = entry[2] if len(entry) > 2 else 3
     return (1, channels, entry[1], entry[1])
 
 
-def build(name: str) -> ZooClassifier:
+def build_detector(name: str) -> nn.Module:
+    """A detector of :data:`DETECTORS` from mmdet's config (no weights
+    loaded), in eval mode; its tensor mode runs on an image tensor."""
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmengine.hub import get_config
+    cfg = get_config(DETECTORS[name][0])
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        detector = DET_MODELS.build(cfg.model).eval()
+    if getattr(detector, 'roi_head', None) is not None:
+        raise NotImplementedError(
+            f'{type(detector).__name__} is a two-stage detector: its tensor mode asks for '
+            'image metas to make region proposals, and torch.fx cannot trace the proposal '
+            'step (sorting, NMS, a loop over images) that feeds its RoI head')
+    return detector
+
+
+def build(name: str) -> nn.Module:
+    if name in DETECTORS:
+        return build_detector(name)
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         backbone = PRETRAIN_MODELS.build(dict(ZOO[name][0]))
     backbone.eval()
@@ -169,9 +202,50 @@ def _lowest(mutator) -> None:
     mutator.clamp_()
 
 
+def search_step(model: nn.Module, mutator: DMSMutator, shape: tuple,
+                target: float = 0.5) -> list:
+    """One search step, as ``DMSAlgorithm`` takes it, on a random batch of
+    two: the masks tracked for the importance, a stand-in task loss (the mean
+    square of every output) plus the FLOPs loss towards ``target``, backward,
+    and the importance update. Nothing is stepped: the model is left as it
+    was, gradients cleared.
+
+    Returns:
+        list: The searched mutables that got no gradient, by name.
+    """
+    model.train()
+    mutator.refresh_masks('track')
+    try:
+        outputs = flat_tensors(model(torch.rand((2, ) + shape[1:])))
+        task = sum(t.float().pow(2).mean() for t in outputs if t.is_floating_point())
+        ratio = mutator.soft_resources(grad=('flops', ))['flops'] / mutator.supernet_flops
+        (task + torch.log(ratio / target).clamp(min=0)).backward()
+        mutator.update_importance()
+        names = dict((id(m), n) for n, m in mutator.named_dms_mutables())
+        missing = [names.get(id(m), type(m).__name__) for m in mutator.dms_mutables()
+                   if not m.frozen and m.keep_ratio.requires_grad
+                   and (m.keep_ratio.grad is None or not torch.isfinite(m.keep_ratio.grad).all()
+                        or not m.keep_ratio.grad.abs().sum())]
+    finally:
+        mutator.clear_masks()
+        model.zero_grad(set_to_none=True)
+        mutator.zero_grad(set_to_none=True)
+        model.eval()
+    return missing
+
+
+def _relative_difference(expected, got) -> float:
+    """The largest difference of the outputs, each over its largest magnitude."""
+    if [t.shape for t in expected] != [t.shape for t in got]:
+        return float('inf')
+    return max(float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
+               for a, b in zip(expected, got))
+
+
 def run(name: str) -> dict:
     """One backbone's row."""
-    row = dict(name=name, arch=ZOO[name][0], size=ZOO[name][1])
+    entry = ZOO.get(name) or DETECTORS[name]
+    row = dict(name=name, arch=entry[0], size=entry[1])
     start = time.perf_counter()
     stage = 'build'
     try:
@@ -192,18 +266,20 @@ def run(name: str) -> dict:
         full_flops, _ = count_static(model, shape)
         mutator.clear_masks()
         row['supernet_count_ratio'] = mutator.supernet_flops / full_flops
-        stage = 'export'
+        stage = 'search step'
         with torch.no_grad():
             randomize_structure(mutator, seed=0)
+        row['no_gradient'] = search_step(model, mutator, shape)
+        stage = 'export'
+        with torch.no_grad():
             soft = mutator.soft_resources()
             x = torch.rand((2, ) + shape[1:])
             mutator.refresh_masks('hard')
-            searched = model(x)
+            searched = flat_tensors(model(x))
             mutator.clear_masks()
             static = to_static(model, mutator).eval()
-            exported = static(x)
-        row['relative_difference'] = float(
-            (searched - exported).abs().max() / searched.abs().max().clamp_min(1e-12))
+            exported = flat_tensors(static(x))
+        row['relative_difference'] = _relative_difference(searched, exported)
         flops, params = count_static(static, shape)
         row['export_flops_ratio'] = float(soft['flops']) / flops
         row['export_params_ratio'] = float(soft['params']) / params
@@ -235,6 +311,17 @@ def _attention_heads(model: nn.Module) -> dict:
             and isinstance(getattr(m, 'num_heads', None), int)}
 
 
+def _prediction_layers(model: nn.Module) -> list:
+    """The layers Torch-Pruning leaves alone, as its examples do: a
+    classifier's head; a detector's prediction convolutions and linears (the
+    last layers of its heads: class scores, boxes, objectness, centerness)."""
+    if isinstance(model, ZooClassifier):
+        return [model.head]
+    return [m for n, m in model.named_modules()
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and '_head' in n
+            and re.search(r'(cls|reg|obj|centerness)[^.]*(\.\d+)?$', n)]
+
+
 def run_torch_pruning(name: str) -> dict:
     """Torch-Pruning's DepGraph pruner on the same backbone, one shot: L2
     magnitude importance, :data:`TP_RATIO` of every group's channels, the
@@ -250,11 +337,13 @@ def run_torch_pruning(name: str) -> dict:
         shape = input_shape(name)
         x = torch.rand((2, ) + shape[1:])
         flops, _ = count_static(model, shape)
+        with torch.no_grad():
+            shapes = [t.shape for t in flat_tensors(model(x))]
         heads = _attention_heads(model)
         stage = 'prune'
         pruner = tp.pruner.BasePruner(
             model, torch.rand(shape), importance=tp.importance.GroupMagnitudeImportance(p=2),
-            pruning_ratio=TP_RATIO, ignored_layers=[model.head], num_heads=heads,
+            pruning_ratio=TP_RATIO, ignored_layers=_prediction_layers(model), num_heads=heads,
             prune_num_heads=bool(heads), head_pruning_ratio=TP_RATIO if heads else 0.0)
         pruner.step()
         for module in model.modules():
@@ -264,9 +353,9 @@ def run_torch_pruning(name: str) -> dict:
                     module.head_dims = module.qkv.out_features // 3 // module.num_heads
         stage = 'run'
         with torch.no_grad():
-            out = model.eval()(x)
-        if tuple(out.shape) != (2, model.head.out_features):
-            raise RuntimeError(f'the pruned model gives outputs of shape {tuple(out.shape)}')
+            got = [t.shape for t in flat_tensors(model.eval()(x))]
+        if got != shapes:
+            raise RuntimeError(f'the pruned model gives outputs of shapes {got}, not {shapes}')
         row['tp_flops_ratio'] = count_static(model, shape)[0] / flops
         row['tp_status'] = 'ok'
     except Exception as error:  # a row says why, and the next backbone runs
@@ -301,6 +390,9 @@ def _why(row: dict) -> str:
         notes.append(f'soft FLOPs {row["export_flops_ratio"]:.3f} of mmengine\'s')
     if abs(row['export_params_ratio'] - 1) > 0.01:
         notes.append(f'soft params {row["export_params_ratio"]:.3f} of mmengine\'s')
+    if row.get('no_gradient'):
+        notes.append(f'{len(row["no_gradient"])} searched part(s) got no gradient in the '
+                     f'search step, e.g. {row["no_gradient"][0]}')
     if row.get('approximate_counts'):
         notes.append(f'{len(row["approximate_counts"])} functional op(s) counted at full '
                      f'width, e.g. {next(iter(row["approximate_counts"]))}')
@@ -319,16 +411,23 @@ def _tp_cell(row: dict) -> str:
     return f'{row["tp_status"]}: {row.get("tp_error", "")[:100]}'
 
 
+def _totals(rows, passes) -> str:
+    """``'n of m backbones and k of l detectors'`` that ``passes``."""
+    parts = []
+    for kind, names in (('backbones', ZOO), ('detectors', DETECTORS)):
+        chosen = [r for r in rows if r['name'] in names]
+        if chosen:
+            parts.append(f'{sum(bool(passes(r)) for r in chosen)} of {len(chosen)} {kind}')
+    return ' and '.join(parts)
+
+
 def report(rows) -> str:
-    passed = sum(bool(exact(r)) for r in rows)
-    lines = [f'{passed} of {len(rows)} backbones searched and exported exactly (the export '
-             'equals the searched model within 1e-4, the soft counts equal mmengine\'s '
-             'within 1 %).']
+    lines = [f'{_totals(rows, exact)} searched and exported exactly (the export equals the '
+             'searched model within 1e-4, the soft counts equal mmengine\'s within 1 %).']
     if any('tp_status' in r for r in rows):
-        pruned = sum(tp_pruned(r) for r in rows)
         lines.append(f'Torch-Pruning (DepGraph, L2, {TP_RATIO:g} of each group, one shot) '
-                     f'pruned {pruned} of {len(rows)} into a model that runs.')
-    lines += ['', '| backbone | input | units searched / left out | stages | attentions | '
+                     f'pruned {_totals(rows, tp_pruned)} into a model that runs.')
+    lines += ['', '| model | input | units searched / left out | stages | attentions | '
               'export diff | soft/mmengine FLOPs | lowest FLOPs ratio | exact | notes | '
               'Torch-Pruning |',
               '| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |']
@@ -346,7 +445,8 @@ def report(rows) -> str:
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--models', nargs='+', choices=sorted(ZOO), default=sorted(ZOO))
+    parser.add_argument('--models', nargs='+', choices=sorted(ZOO) + list(DETECTORS),
+                        default=sorted(ZOO) + list(DETECTORS))
     parser.add_argument('--work-dir', default='work_dirs/zoo')
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--no-torch-pruning', action='store_true',
