@@ -364,6 +364,30 @@ def run_torch_pruning(name: str) -> dict:
     return row
 
 
+def _tp_child(name: str, queue) -> None:
+    torch.set_num_threads(1)  # a forked child cannot use the parent's thread pool
+    queue.put(run_torch_pruning(name))
+
+
+def run_torch_pruning_within(name: str, seconds: float) -> dict:
+    """:func:`run_torch_pruning` in a child process, stopped after
+    ``seconds`` (Torch-Pruning's graph of some models does not finish)."""
+    import multiprocessing as mp
+    context = mp.get_context('fork')
+    queue = context.Queue()
+    child = context.Process(target=_tp_child, args=(name, queue), daemon=True)
+    child.start()
+    try:
+        return queue.get(timeout=seconds)
+    except Exception:  # queue.Empty: it did not finish
+        return dict(tp_status='timed out', tp_error=f'not done after {seconds:g} s (stopped)',
+                    tp_seconds=float(seconds))
+    finally:
+        child.join(timeout=5)
+        if child.is_alive():
+            child.kill()
+
+
 def tp_pruned(row: dict) -> bool:
     """Torch-Pruning pruned it into a model that runs, with fewer FLOPs."""
     return row.get('tp_status') == 'ok' and row['tp_flops_ratio'] < 0.99
@@ -451,6 +475,8 @@ def main(argv=None):
     parser.add_argument('--threads', type=int, default=2)
     parser.add_argument('--no-torch-pruning', action='store_true',
                         help="skip Torch-Pruning's pruner beside each backbone")
+    parser.add_argument('--tp-seconds', type=float, default=300,
+                        help="stop Torch-Pruning's pruner of a model after this long")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -459,7 +485,7 @@ def main(argv=None):
     for name in args.models:
         rows.append(run(name))
         if not args.no_torch_pruning:
-            rows[-1].update(run_torch_pruning(name))
+            rows[-1].update(run_torch_pruning_within(name, args.tp_seconds))
         print(f'{name}: {rows[-1]["status"]} ({rows[-1]["seconds"]} s); Torch-Pruning: '
               f'{rows[-1].get("tp_status", "not run")}', flush=True)
         with open(osp.join(args.work_dir, 'zoo.json'), 'w') as f:

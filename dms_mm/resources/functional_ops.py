@@ -10,9 +10,12 @@ two products of ``F.scaled_dot_product_attention``, which mmengine does not
 count (:data:`EXTRA_FLOP_HANDLES` give its analyzer the same count, and one
 for convolutions with ``padding='same'``, which it misses too).
 
-A recorded op is counted as a constant, scaled by the depth mask of the
-block it runs in: no DMS op masks its operands. Where a search changes its
-operands' widths all the same, the export check finds it
+An op whose FLOPs are so many per channel of its input (a pooling, an
+upsampling, a norm) is counted by the width of the layer whose output it
+takes, followed through the ops that keep the shape (activations,
+additions); every other op is a constant of the structure. Both are scaled
+by the depth mask of the block they run in. Where a search changes an op
+counted as a constant all the same, the export check finds it
 (:func:`~dms_mm.structures.check_export`) by recording the same ops in the
 exported model.
 """

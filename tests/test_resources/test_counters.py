@@ -209,3 +209,48 @@ def test_ops_no_dms_op_masks_are_counted_as_mmengine_counts_them():
     assert all(ops[op] > 0 for op in ('group_norm', 'instance_norm', 'conv')), dict(ops)
     assert mutator.supernet_flops == analyzer.total()
     assert mutator.supernet_params == parameter_count(model)['']
+
+
+class _Biased(nn.Module):
+    """A residual block with a bias of its own, read outside any layer."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
+        self.table = nn.Parameter(torch.zeros(1, 4, 1, 1))
+
+    def forward(self, x):
+        return x + self.conv(x).relu() + self.table
+
+
+class _Embedded(BaseModel):
+    """A position embedding and blocks with bare parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 3, padding=1)
+        self.pos_embed = nn.Parameter(torch.zeros(1, 4, 8, 8))
+        self.blocks = nn.Sequential(_Biased(), _Biased(), _Biased())
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        return self.head(self.blocks(self.stem(inputs) + self.pos_embed).mean((2, 3)))
+
+
+def test_parameters_outside_any_layer_are_counted_and_go_with_their_block():
+    from dms_mm.resources import ModuleParamsCounter
+    from dms_mm.structures import count_static, to_static
+    model = _Embedded()
+    params = parameter_count(model)['']
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 8, 8),
+                                        tracer_type='FxTracer'))
+    mutator.prepare_from_supernet(model)
+    assert mutator.supernet_params == params
+    owners = {c.name: block for c, block in mutator.resources.all_counters()
+              if isinstance(c, ModuleParamsCounter)}
+    assert set(owners) == {'', 'blocks.0', 'blocks.1', 'blocks.2'} and owners[''] is None
+    with torch.no_grad():
+        mutator.stages[0].set_kept([0, 2])
+        soft = mutator.soft_resources()
+    static = to_static(model, mutator)
+    assert float(soft['params']) == count_static(static, (1, 3, 8, 8))[1] == params - 4 - 148
