@@ -16,7 +16,7 @@ def test_the_scaleup_search_grows_b0_and_targets_b0s_flops(repo_root, data, buil
         backbone = grown.architecture.backbone
         assert [len(backbone.layers[i]) for i in range(1, 6)] == [1, 3, 3, 10, 8]
         assert grown.mutator.supernet_flops > 3 * base.mutator.supernet_flops
-        assert grown.final_target_ratio == pytest.approx(0.2978, abs=1e-4)
+        assert grown.final_target_ratio == pytest.approx(0.2984, abs=1e-4)
 
 
 @pytest.mark.parametrize('data', ['in1k', 'digits', 'glyphs'])
