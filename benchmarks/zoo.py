@@ -44,6 +44,7 @@ from torch import nn
 import dms_mm  # noqa: F401  (registers the DMS classes, applies the compat fixes)
 from dms_mm.mutators import DMSMutator
 from dms_mm.structures import ExportCheckError, count_static, randomize_structure, to_static
+from dms_mm.structures.export_check import relative_difference
 from dms_mm.utils import flat_tensors
 
 #: backbone -> (its config at a small arch, input side[, input channels])
@@ -234,14 +235,6 @@ def search_step(model: nn.Module, mutator: DMSMutator, shape: tuple,
     return missing
 
 
-def _relative_difference(expected, got) -> float:
-    """The largest difference of the outputs, each over its largest magnitude."""
-    if [t.shape for t in expected] != [t.shape for t in got]:
-        return float('inf')
-    return max(float((a - b).abs().max() / a.abs().max().clamp_min(1e-12))
-               for a, b in zip(expected, got))
-
-
 def run(name: str) -> dict:
     """One backbone's row."""
     entry = ZOO.get(name) or DETECTORS[name]
@@ -279,7 +272,7 @@ def run(name: str) -> dict:
             mutator.clear_masks()
             static = to_static(model, mutator).eval()
             exported = flat_tensors(static(x))
-        row['relative_difference'] = _relative_difference(searched, exported)
+        row['relative_difference'] = relative_difference(searched, exported)
         flops, params = count_static(static, shape)
         row['export_flops_ratio'] = float(soft['flops']) / flops
         row['export_params_ratio'] = float(soft['params']) / params

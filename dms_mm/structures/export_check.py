@@ -84,7 +84,7 @@ def _kept_part(tensor: torch.Tensor, mask: Optional[torch.Tensor],
     return tensor
 
 
-def _relative_difference(expected: List[torch.Tensor], got: List[torch.Tensor],
+def relative_difference(expected: List[torch.Tensor], got: List[torch.Tensor],
                          kept: Optional[torch.Tensor] = None) -> float:
     """The largest difference over the largest magnitude, at the kept
     channels of ``kept`` where the export has only those (inf when the
@@ -133,16 +133,18 @@ def _static_to_searched_names(mutator) -> Callable[[str], str]:
 
 def _counted_functional_ops(mutator) -> Dict[str, float]:
     """What the mutator counts, at its current structure, for the ops called
-    outside the layers, by ``op in module`` (none in a removed block)."""
-    removed = [b for blocks in removed_blocks(mutator).values() for b in blocks]
+    outside the layers, by ``op in module`` (scaled by their block's depth
+    mask, as the estimator scales them)."""
     counts = MutableCounts()
     counted: Dict[str, float] = {}
-    for counter, _ in mutator.resources.all_counters():
-        if isinstance(counter, FunctionalOpCounter) and not any(
-                counter.name == b or counter.name.startswith(b + '.') for b in removed):
+    for counter, block in mutator.resources.all_counters():
+        if isinstance(counter, FunctionalOpCounter):
+            flops = counter.flops(counts)
+            if block is not None:
+                flops = flops * counts.block_scale(*block)
             key = f'{counter.op} in {counter.name or "the model"}'
-            counted[key] = counted.get(key, 0.0) + float(counter.flops(counts))
-    return counted
+            counted[key] = counted.get(key, 0.0) + float(flops)
+    return {key: flops for key, flops in counted.items() if flops}
 
 
 def _functional_differences(static: nn.Module, x: torch.Tensor, counted: Dict[str, float],
@@ -239,12 +241,12 @@ def check_export(architecture: nn.Module, mutator, seed: int = 0,
     finally:
         for handle in handles:
             handle.remove()
-    difference = _relative_difference(expected, got)
+    difference = relative_difference(expected, got)
     if difference > rtol:
         # the first module whose output (at its kept channels) differs is the first
         # that computes something else
         first = next((name for name, tensors in got_by_module.items()
-                      if name in expected_by_module and rtol < _relative_difference(
+                      if name in expected_by_module and rtol < relative_difference(
                           expected_by_module[name], tensors, kept.get(name)) < float('inf')),
                      'the model output')
         raise ExportCheckError(
