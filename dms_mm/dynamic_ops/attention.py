@@ -13,7 +13,7 @@ The module's own forward is untouched, so its attention scale stays
 ``head_dim ** -0.5`` of the unpruned module; :class:`PrunedMultiheadAttention`
 keeps that scale after export.
 """
-from typing import NamedTuple, Optional
+from typing import Callable, Dict, NamedTuple, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -31,11 +31,19 @@ class AttentionSpec(NamedTuple):
         proj (str): Child name of the output projection linear.
         num_heads (str): Attribute holding the number of heads.
         head_dims (str): Attribute holding the dim of one head.
+        kv (str, optional): Child name of a fused k/v linear (output laid out
+            as ``[2, heads, head_dim]``) when q has a linear of its own: then
+            ``qkv`` names the q linear. Defaults to None (q, k and v fused).
+        seq_dims (int): How many dims before the channels make one attention
+            sequence in the input of ``qkv`` (2 for windows laid out as
+            ``(..., window_h, window_w, C)``). Defaults to 1.
     """
     qkv: str = 'qkv'
     proj: str = 'proj'
     num_heads: str = 'num_heads'
     head_dims: str = 'head_dims'
+    kv: Optional[str] = None
+    seq_dims: int = 1
 
 
 class DMSAttentionMutables(nn.Module):
@@ -77,6 +85,17 @@ class DMSAttentionMutables(nn.Module):
         v = (heads * self.v_dims.mask[None, :]).flatten()
         return torch.cat([qk, qk, v])
 
+    def q_mask(self) -> torch.Tensor:
+        """This forward's mask over the ``heads * head_dims`` outputs of a q linear."""
+        return (self.heads.mask[:, None] * self.qk_dims.mask[None, :]).flatten()
+
+    def kv_mask(self) -> torch.Tensor:
+        """This forward's mask over the ``2 * heads * head_dims`` outputs of a
+        fused k/v linear."""
+        heads = self.heads.mask[:, None]
+        return torch.cat([(heads * self.qk_dims.mask[None, :]).flatten(),
+                          (heads * self.v_dims.mask[None, :]).flatten()])
+
     def kept(self) -> dict:
         return dict(heads=self.heads.kept_indices(), qk_dims=self.qk_dims.kept_indices(),
                     v_dims=self.v_dims.kept_indices())
@@ -90,6 +109,18 @@ class DMSAttentionMutables(nn.Module):
             rows += [part * n * d + h * d + i for h in kept['heads'] for i in dims]
         return torch.tensor(rows, dtype=torch.long)
 
+    def q_rows(self) -> torch.Tensor:
+        """Indices of the kept rows of a q linear."""
+        return self.qkv_rows()[:self._kept_q()]
+
+    def kv_rows(self) -> torch.Tensor:
+        """Indices of the kept rows of a fused k/v linear."""
+        return self.qkv_rows()[self._kept_q():] - self.num_heads * self.head_dims
+
+    def _kept_q(self) -> int:
+        kept = self.kept()
+        return len(kept['heads']) * len(kept['qk_dims'])
+
     def proj_columns(self) -> torch.Tensor:
         kept = self.kept()
         d = self.head_dims
@@ -98,14 +129,15 @@ class DMSAttentionMutables(nn.Module):
 
 
 class QKVMaskHook:
-    """Forward hook on the qkv linear: its output times the attention masks."""
+    """Forward hook on a q, k or v linear: its output times the attention
+    masks (``mask``: a bound method of :class:`DMSAttentionMutables`, such as
+    ``qkv_mask``)."""
 
-    def __init__(self, mutables: DMSAttentionMutables):
-        self.mutables = mutables
+    def __init__(self, mask: Callable[[], torch.Tensor]):
+        self.mask = mask
 
     def __call__(self, module: nn.Module, args, output):
-        return output * self.mutables.qkv_mask().to(output.dtype)
-
+        return output * self.mask().to(output.dtype)
 
 
 class PrunedMultiheadAttention(MultiheadAttention):
@@ -191,3 +223,49 @@ def slice_linear(linear: nn.Linear, rows: Optional[torch.Tensor] = None,
             new.bias.copy_(bias)
     new.train(linear.training)
     return new
+
+
+class PrunedForm(NamedTuple):
+    """How an attention type becomes static after a search.
+
+    Args:
+        build (Callable): ``build(module, mutables, qkv, proj)`` returns the
+            pruned module (``qkv`` and ``proj`` already sliced along the
+            embedding).
+        head_params (tuple[str]): The module's own parameters with one column
+            per head in their last dim (a relative-position bias table); the
+            pruned form keeps the kept heads' columns, and the soft count
+            counts them per head.
+        spec (AttentionSpec): Where the form expects the module's parts.
+    """
+    build: Callable
+    head_params: Tuple[str, ...] = ()
+    spec: AttentionSpec = AttentionSpec()
+
+
+_PRUNED_FORMS: Dict[type, PrunedForm] = {}
+
+
+def register_pruned_attention(module_type: type, build: Callable,
+                              head_params: Tuple[str, ...] = (),
+                              spec: Optional[AttentionSpec] = None) -> None:
+    """Give an attention class (matched exactly, not its subclasses, whose
+    forwards may differ) the static form its searched modules export to
+    (``spec``: where the form expects its parts; the default names)."""
+    _PRUNED_FORMS[module_type] = PrunedForm(build, tuple(head_params), spec or AttentionSpec())
+
+
+def pruned_form(module: nn.Module) -> Optional[PrunedForm]:
+    """The registered static form of ``module``'s class, or None."""
+    return _PRUNED_FORMS.get(type(module))
+
+
+def head_param_elements(module: nn.Module) -> int:
+    """Elements per head of the module's per-head parameters (0 if none)."""
+    form = pruned_form(module)
+    if form is None:
+        return 0
+    return sum(getattr(module, key).shape[:-1].numel() for key in form.head_params)
+
+
+register_pruned_attention(MultiheadAttention, PrunedMultiheadAttention.from_searched)

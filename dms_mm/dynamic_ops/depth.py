@@ -20,7 +20,7 @@ equals the block (m = 1) or the identity (m = 0) in every case. The scale is
 applied by a forward hook, so parameter names and checkpoints are unchanged.
 """
 import operator
-from typing import Callable, List, NamedTuple, Optional, Sequence, Set, Tuple
+from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import torch
 import torch.fx as fx
@@ -213,7 +213,7 @@ def find_stages(model: nn.Module, exclude: Tuple[str, ...] = (),
         chained module lists with a removable block, in order; a stage is
         searchable when ``removable`` is not empty.
     """
-    chained = chained_module_lists(model, forward) if forward is not None else set()
+    chained = module_list_chains(model, forward) if forward is not None else {}
     stages = []
     for name, module in model.named_modules():
         listed = isinstance(module, nn.ModuleList) and name in chained
@@ -226,6 +226,9 @@ def find_stages(model: nn.Module, exclude: Tuple[str, ...] = (),
             removable, reason = block_removable(child, removable_types)
             blocks.append(BlockInfo(f'{name}.{child_name}', removable, reason))
         if listed:
+            pinned, why = chained[name]
+            blocks = [BlockInfo(b.name, False, why) if i < pinned else b
+                      for i, b in enumerate(blocks)]
             first = next((i for i, block in enumerate(blocks) if block.removable), None)
             if first is None:
                 continue  # a list of stages or layers, not of residual blocks
@@ -269,7 +272,7 @@ def _removal_changes_output(stage: nn.ModuleList, index: int,
 def chained_module_lists(model: nn.Module, forward: Callable[[], object]) -> Set[str]:
     """The ``nn.ModuleList`` of ``model`` whose children ``forward()`` calls
     in their order, each once, each (after the first) on the output of the
-    one before, as a stage of blocks runs.
+    one before, as a stage of blocks runs (see :func:`module_list_chains`).
 
     Args:
         model (nn.Module): The model.
@@ -278,7 +281,23 @@ def chained_module_lists(model: nn.Module, forward: Callable[[], object]) -> Set
     Returns:
         set[str]: Their names.
     """
-    calls, handles = {}, []
+    return set(module_list_chains(model, forward))
+
+
+def module_list_chains(model: nn.Module, forward: Callable[[], object]) -> Dict[str, Tuple]:
+    """The chained ``nn.ModuleList`` of ``model`` (see
+    :func:`chained_module_lists`), each with the blocks that must stay.
+
+    A block may also read the output of the one before through one other
+    module that keeps its shape (Twins runs its position encoding after the
+    first block of a stage). The parent's forward calls that module at a
+    position of the list, so the blocks up to it cannot be removed.
+
+    Returns:
+        dict: List name -> ``(pinned, reason)``: its first ``pinned`` blocks
+        stay, for ``reason`` (0 and None when every link is direct).
+    """
+    calls, handles, produced = {}, [], {}
 
     def recorder(name, index):
         def hook(module, args, output):
@@ -286,25 +305,43 @@ def chained_module_lists(model: nn.Module, forward: Callable[[], object]) -> Set
             calls.setdefault(name, []).append((index, first, output))
         return hook
 
+    def producer(module, args, output):
+        if isinstance(output, torch.Tensor) and args and isinstance(args[0], torch.Tensor):
+            produced[id(output)] = (output, args[0], module)  # the output held: ids stay unique
+
     # a list holding None (HRNet's fuse layers) is no stage
     lists = {name: module for name, module in model.named_modules()
              if isinstance(module, nn.ModuleList) and all(c is not None for c in module)}
     for name, module in lists.items():
         for index, child in enumerate(module):
             handles.append(child.register_forward_hook(recorder(name, index)))
+    handles.append(torch.nn.modules.module.register_module_forward_hook(producer))
     try:
         forward()
     finally:
         for handle in handles:
             handle.remove()
-    chained = set()
+    names = {id(m): n for n, m in model.named_modules()}
+    chains = {}
     for name, seen in calls.items():
         if [index for index, _, _ in seen] != list(range(len(lists[name]))):
             continue
-        if all(isinstance(output, torch.Tensor) and following is output
-               for (_, _, output), (_, following, _) in zip(seen, seen[1:])):
-            chained.add(name)
-    return chained
+        pinned, reason = 0, None
+        for (index, _, output), (_, following, _) in zip(seen, seen[1:]):
+            if not isinstance(output, torch.Tensor):
+                break
+            if following is output:
+                continue
+            _, source, between = produced.get(id(following), (None, None, None))
+            if source is not output or following.shape != output.shape:
+                break
+            pinned = index + 1
+            reason = (f'{names.get(id(between), type(between).__name__)} runs between blocks '
+                      f'{index} and {index + 1}; the forward calls it at that position of the '
+                      'list, so the blocks up to it stay')
+        else:
+            chains[name] = (pinned, reason)
+    return chains
 
 
 class DepthHook:

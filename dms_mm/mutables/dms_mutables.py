@@ -15,7 +15,7 @@ the resource loss never feeds importance.
 from typing import Optional
 
 import torch
-from mmrazor.models.mutables import BaseMutable
+from mmrazor.models.mutables import BaseMutable, DerivedMutable
 from mmrazor.models.mutables.mutable_channel import BaseMutableChannel
 from mmrazor.registry import MODELS
 from torch import nn
@@ -291,12 +291,48 @@ class DMSMutableChannel(DMSMutableMixin, BaseMutableChannel):
         return DumpChosen(chosen=self.current_choice,
                           meta=dict(max_channels=self.num_channels))
 
+    def expand_mutable_channel(self, expand_ratio: int):
+        """The mutable of a layer that reads each channel ``expand_ratio``
+        times in a row (a flatten of a feature map, Swin's patch merging):
+        its hard mask repeats each channel's. The DMS ops find this mutable
+        behind it (``source_mutables``) and repeat the soft mask alike."""
+        if int(expand_ratio) != expand_ratio or expand_ratio < 1:
+            raise ValueError(f'DMSMutableChannel: expand_ratio={expand_ratio} must be a whole '
+                             'number >= 1')
+        return RepeatedChannels(self, int(expand_ratio))
+
     def extra_repr(self) -> str:
         return (f'num_channels={self.num_channels}, group_size={self.group_size}, '
                 f'keep_ratio={self.current_choice:.3f}, kept={self.num_kept * self.group_size}')
 
     def __repr__(self):
         return nn.Module.__repr__(self)
+
+
+class _Repeated:
+    """The keep ratio (``part='choice'``) or the hard mask, each channel
+    repeated (``part='mask'``), of a mutable. An object, not a closure, so
+    that a deep copy of the model points to the copied mutable."""
+
+    def __init__(self, mutable: DMSMutableChannel, repeat: int, part: str):
+        self.mutable, self.repeat, self.part = mutable, repeat, part
+
+    def __call__(self):
+        if self.part == 'choice':
+            return self.mutable.current_choice
+        return self.mutable.current_mask.repeat_interleave(self.repeat)
+
+
+class RepeatedChannels(DerivedMutable):
+    """The channels of a :class:`DMSMutableChannel`, each read ``repeat``
+    times in a row (see :meth:`DMSMutableChannel.expand_mutable_channel`)."""
+
+    def __init__(self, mutable: DMSMutableChannel, repeat: int):
+        super().__init__(_Repeated(mutable, repeat, 'choice'), _Repeated(mutable, repeat, 'mask'),
+                         [mutable])
+
+    def _trace_source_mutables(self):
+        return set(self.source_mutables)
 
 
 @MODELS.register_module()

@@ -1,5 +1,14 @@
 from .channel_analyzer import DMSChannelAnalyzer
 from .channel_unit import DMSChannelUnit
 from .dms_mutator import DMSMutator
+from .swin_family import SwinTransformerFamily
+from .twins_family import (
+    ConditionalPositionEncodingFamily,
+    GlobalSubsampledAttentionFamily,
+    LocallyGroupedAttentionFamily,
+)
 
-__all__ = ['DMSChannelAnalyzer', 'DMSChannelUnit', 'DMSMutator']
+__all__ = [
+    'ConditionalPositionEncodingFamily', 'DMSChannelAnalyzer', 'DMSChannelUnit', 'DMSMutator',
+    'GlobalSubsampledAttentionFamily', 'LocallyGroupedAttentionFamily', 'SwinTransformerFamily'
+]

@@ -4,6 +4,7 @@ import logging
 from typing import Dict, List, Optional, Sequence, Set, Tuple
 
 import torch.nn as nn
+from mmcv.cnn.bricks.transformer import AdaptivePadding
 from mmengine.logging import MMLogger
 from mmrazor.models.architectures.dynamic_ops import DynamicChannelMixin
 from mmrazor.models.mutables import (
@@ -15,13 +16,82 @@ from mmrazor.models.mutables.mutable_channel.units.utils import find_mutable
 from mmrazor.models.task_modules import ChannelAnalyzer
 from mmrazor.models.task_modules.tracer.fx_tracer import MMFxTracer
 from mmrazor.registry import TASK_UTILS
+from torch.fx.node import map_arg
 
 from dms_mm.dynamic_ops import DMS_OP_MAP, SLICED_OP_MAP, replace_with_ops, trace_error
 
-from .model_family import STAND_IN_TYPES, families_for
+from .model_family import (
+    STAND_IN_TYPES,
+    StandInConv,
+    StandInLinear,
+    StandInPassThrough,
+    families_for,
+)
 from .shared_modules import relink_shared_modules, shared_module_paths
 
 PLACEHOLDERS = ('input_placeholder', 'output_placeholder')
+
+
+def drop_shape_arguments(graph) -> int:
+    """Cut the traced graph's edges that carry a tensor's shape, not its data.
+
+    ``x.reshape(b, h, w, -1)`` with ``b = inputs.shape[0]`` and ``h, w`` from
+    a feature map is traced with those shape values as inputs of the reshape,
+    and mmrazor's channel graph then binds the channels of ``x`` to the
+    channels of the image the shape was read from (Twins' stages, for
+    example). The graph only serves the channel analysis, so the shape values
+    become constants and the nodes that computed them go.
+
+    Returns:
+        int: The number of arguments replaced.
+    """
+    shape = set()
+    for node in graph.nodes:
+        reads_shape = (node.op == 'call_function' and node.target is getattr
+                       and len(node.args) > 1 and node.args[1] == 'shape') or (
+                           node.op == 'call_method' and node.target in ('size', 'dim'))
+        derived = node.op in ('call_function', 'call_method') and node.all_input_nodes and all(
+            n in shape for n in node.all_input_nodes)
+        if reads_shape or derived:
+            shape.add(node)
+    replaced = 0
+
+    def constant(arg):
+        nonlocal replaced
+        if arg in shape:
+            replaced += 1
+            return 1
+        return arg
+
+    for node in graph.nodes:
+        if node not in shape and any(n in shape for n in node.all_input_nodes):
+            node.args = map_arg(node.args, constant)
+            node.kwargs = map_arg(node.kwargs, constant)
+    for node in reversed(list(graph.nodes)):
+        if node in shape and not node.users:
+            graph.erase_node(node)
+    return replaced
+
+
+#: modules that only pad or crop, whose forwards branch on the input's shape
+#: (which torch.fx cannot trace): leaves of the trace, which keep the channels
+SHAPE_ONLY_MODULES = (AdaptivePadding, )
+
+
+class _StandInTracer(MMFxTracer):
+    """mmrazor's tracer, with the tuple a :class:`StandInConv` returns traced
+    as a tuple (one item per output), as a backbone's: a neck that checks for
+    a tuple (``GlobalAveragePooling``) is then traced through, not left
+    opaque. A :class:`StandInLinear` or :class:`StandInPassThrough` is traced
+    on its tokens alone (a feature-map shape is no channel input)."""
+
+    def call_module(self, m, forward, args, kwargs):
+        if isinstance(m, (StandInLinear, StandInPassThrough)):
+            args, kwargs = args[:1], {}
+        out = super().call_module(m, forward, args, kwargs)
+        if isinstance(m, StandInConv):
+            return tuple(out[i] for i in range(len(m.outputs)))
+        return out
 
 
 def opaque_parameter_holders(model: nn.Module, known: tuple) -> tuple:
@@ -209,6 +279,11 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
         #: (family, root name, root module) for every model-family module found
         self.family_roots: List[Tuple] = []
 
+    def _fx_trace(self, model):
+        graph = super()._fx_trace(model)
+        drop_shape_arguments(graph)
+        return graph
+
     def analyze(self, model):
         self.family_roots = families_for(model, self.declared_attention)
         if self.family_roots and self.tracer_type != 'FxTracer':
@@ -224,8 +299,8 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
                 setattr(model.get_submodule(parent) if parent else model, child,
                         family.stand_in(name, root))
         if self.tracer_type == 'FxTracer':
-            known = tuple(self.default_leaf_modules) + STAND_IN_TYPES
-            self.tracer = MMFxTracer(leaf_module=known + opaque_parameter_holders(model, known))
+            known = tuple(self.default_leaf_modules) + STAND_IN_TYPES + SHAPE_ONLY_MODULES
+            self.tracer = _StandInTracer(leaf_module=known + opaque_parameter_holders(model, known))
         # mmrazor logs one INFO line per graph node it cannot classify; the mutator's
         # summary reports what matters instead
         logger = MMLogger.get_current_instance()
@@ -241,6 +316,8 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
         self.dropped_units, self.fixed_units, self.traced_layers = {}, {}, set()
         self._check_reasons: Dict[str, str] = {}
         kept = self._forwardable_units(model, units_config)
+        for family, name, root in self.family_roots:  # their attentions hold their own masks
+            self.traced_layers.update(n for n, _ in family.attentions(name, root))
         for key, cfg in family_units.items():
             unit = SequentialMutableChannelUnit.init_from_cfg(self._model, cfg)
             self.traced_layers.update(
@@ -358,7 +435,8 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
                     merged[side].append(x)
             family_units[key] = dict(init_args=dict(cfg['init_args']), channels=merged)
         for name, (family, root) in roots.items():
-            if name not in produced:  # nothing outside reads its output
+            if name not in produced and not family.passes_channels:
+                # nothing outside reads its output
                 size, inner = family.output_channels(name, root)
                 family_units[f'{name}_output'] = dict(
                     init_args=dict(num_channels=size),

@@ -31,7 +31,7 @@ from dms_mm.dynamic_ops import (
     DMSOpMixin,
     find_stages,
 )
-from dms_mm.dynamic_ops.attention import DMSAttentionMutables, QKVMaskHook
+from dms_mm.dynamic_ops.attention import DMSAttentionMutables, QKVMaskHook, head_param_elements
 from dms_mm.dynamic_ops.depth import type_matches
 from dms_mm.mutables import DMSMutableBlocks
 from dms_mm.resources import (
@@ -305,19 +305,31 @@ class DMSMutator(ChannelMutator):
                 head_dims = getattr(module, spec.head_dims, None)
                 if head_dims is None:
                     head_dims = qkv.out_features // (3 * num_heads)
-                if qkv.out_features != 3 * num_heads * int(head_dims):
-                    raise ValueError(f'DMSMutator: attention {name}: {spec.qkv} has '
-                                     f'{qkv.out_features} outputs, not 3 x {num_heads} heads x '
-                                     f'{head_dims} dims')
+                kv = getattr(module, spec.kv) if spec.kv else None
+                if spec.kv is not None:  # q has a linear of its own
+                    head_dims = qkv.out_features // num_heads
+                    wrong = (qkv.out_features, kv.out_features) != (
+                        num_heads * head_dims, 2 * num_heads * head_dims)
+                    fused = f'{spec.qkv} and {spec.kv} have {qkv.out_features} and ' \
+                        f'{kv.out_features} outputs, not 1 and 2 x'
+                else:
+                    wrong = qkv.out_features != 3 * num_heads * int(head_dims)
+                    fused = f'{spec.qkv} has {qkv.out_features} outputs, not 3 x'
+                if wrong:
+                    raise ValueError(f'DMSMutator: attention {name}: {fused} {num_heads} heads '
+                                     f'x {head_dims} dims')
                 mutables = DMSAttentionMutables(
                     num_heads, int(head_dims), search_dims=cfg['search_dims']
                     and family.search_dims(), head_lambda=cfg['head_lambda'],
                     dim_lambda=cfg['dim_lambda'], min_keep=cfg['min_keep'],
                     ema_decay=cfg['ema_decay'])
-                if isinstance(qkv, DMSLinear):  # on its weight's rows: a smaller tensor
-                    qkv.mask_outputs(mutables.qkv_mask)
-                else:
-                    qkv.register_forward_hook(QKVMaskHook(mutables))
+                masks = [(qkv, mutables.qkv_mask)] if kv is None else [
+                    (qkv, mutables.q_mask), (kv, mutables.kv_mask)]
+                for linear, mask in masks:
+                    if isinstance(linear, DMSLinear):  # on its weight's rows: a smaller tensor
+                        linear.mask_outputs(mask)
+                    else:
+                        linear.register_forward_hook(QKVMaskHook(mask))
                 self.attentions.append(mutables)
                 self.attention_names.append(name)
                 self.attention_specs.append(spec)
@@ -385,19 +397,25 @@ class DMSMutator(ChannelMutator):
         for name, spec, mutables in zip(self.attention_names, self.attention_specs,
                                         self.attentions):
             qkv_name = f'{name}.{spec.qkv}'
-            by_attention[qkv_name] = (name, mutables, getattr(modules[name], spec.qkv),
-                                      getattr(modules[name], spec.proj))
+            by_attention[qkv_name] = (name, mutables, spec)
             by_attention[f'{name}.{spec.proj}'] = None
+            if spec.kv:
+                by_attention[f'{name}.{spec.kv}'] = None
         for name, module in model.named_modules():
             if name not in shapes:
                 continue
             block = self._block_of(name)
             if name in by_attention:
                 if by_attention[name] is not None:
-                    root, mutables, qkv, proj = by_attention[name]
-                    embed = _widths(qkv)[0]
-                    counters.append((AttentionCounter(root, mutables, qkv, proj,
-                                                      shapes[name][0][0], embed), block))
+                    root, mutables, spec = by_attention[name]
+                    owner = modules[root]
+                    kv = getattr(owner, spec.kv) if spec.kv else None
+                    counters.append((AttentionCounter(
+                        root, mutables, module, getattr(owner, spec.proj), shapes[name][0][0],
+                        _widths(module)[0], head_param_elements(owner), spec.seq_dims,
+                        kv=None if kv is None else (
+                            kv, shapes[f'{root}.{spec.kv}'][0][0], _widths(kv)[0]),
+                        proj_shape=shapes[f'{root}.{spec.proj}'][0][0]), block))
                 continue
             counter_cls = counter_type(module)
             in_width, out_width = _widths(module, counter_cls)
@@ -411,7 +429,9 @@ class DMSMutator(ChannelMutator):
             counters.append((FunctionalOpCounter(call.module, modules[call.module], call.op,
                                                  call.flops, call.calls, width),
                              self._block_of(call.module)))
-        family_params = {}  # family root -> its own params the family counts
+        # family root -> its own params the family counts; attention -> its per-head params
+        family_params = {name: head_param_elements(modules[name]) * mutables.num_heads
+                         for name, mutables in zip(self.attention_names, self.attentions)}
         for family, root_name in self.family_roots:
             elements = family.output_param_elements(modules[root_name])
             if elements:

@@ -29,7 +29,7 @@ from mmpretrain.models.utils.attention import MultiheadAttention
 from torch import nn
 
 from dms_mm.dynamic_ops import DMSLinear
-from dms_mm.dynamic_ops.attention import AttentionSpec, PrunedMultiheadAttention, slice_linear
+from dms_mm.dynamic_ops.attention import AttentionSpec, pruned_form, slice_linear
 from dms_mm.dynamic_ops.depth import (
     BlockInfo,
     BlockScale,
@@ -79,6 +79,9 @@ class ModelFamily:
 
     #: the module types this family handles
     module_types: Tuple[type, ...] = ()
+    #: its output carries its input's channels (:class:`StandInPassThrough`):
+    #: :meth:`input_channels` lists the channels of both sides
+    passes_channels: bool = False
 
     def roots(self, model: nn.Module) -> List[Tuple[str, nn.Module]]:
         """The modules of the model this family handles (outermost only)."""
@@ -155,10 +158,23 @@ class StandInConv(nn.Conv2d):
 
 
 class StandInLinear(nn.Linear):
-    """A linear traced in place of a family module over ``(..., C)`` tokens."""
+    """A linear traced in place of a family module over ``(..., C)`` tokens
+    (arguments after the tokens, such as a feature map's shape, are ignored)."""
+
+    def forward(self, x, *args, **kwargs):
+        return super().forward(x)
 
 
-STAND_IN_TYPES = (StandInConv, StandInLinear)
+class StandInPassThrough(nn.Module):
+    """A module traced in place of a family module whose output carries the
+    channels of its input (a residual depthwise convolution): the tracer ties
+    both sides to one unit."""
+
+    def forward(self, x, *args, **kwargs):
+        return x
+
+
+STAND_IN_TYPES = (StandInConv, StandInLinear, StandInPassThrough)
 
 
 def _layer_scales(layer: nn.Module) -> List[Tuple[str, nn.Module]]:
@@ -374,8 +390,10 @@ class DeclaredAttentionFamily(ModelFamily):
         return StandInLinear(qkv.in_features, proj.out_features)
 
     def input_channels(self, name, root):
-        qkv = self._linear(name, root, 'qkv')
-        return [channel(f'{name}.{self._spec(root).qkv}', 0, qkv.in_features, False)]
+        spec = self._spec(root)
+        parts = ('qkv', 'kv') if spec.kv else ('qkv', )
+        return [channel(f'{name}.{getattr(spec, part)}', 0,
+                        self._linear(name, root, part).in_features, False) for part in parts]
 
     def output_channels(self, name, root):
         proj = self._linear(name, root, 'proj')
@@ -393,8 +411,13 @@ def static_attention(module: nn.Module, spec: AttentionSpec, mutables) -> nn.Mod
     """The static form of a searched attention whose linears are already
     static along the embedding."""
     qkv, proj = getattr(module, spec.qkv), getattr(module, spec.proj)
-    if isinstance(module, MultiheadAttention) and spec == AttentionSpec():
-        return PrunedMultiheadAttention.from_searched(module, mutables, qkv, proj)
+    form = pruned_form(module)
+    if form is not None and spec == form.spec:
+        return form.build(module, mutables, qkv, proj)
+    if spec.kv is not None:
+        raise NotImplementedError(f'{type(module).__name__}: an attention with a q linear of '
+                                  'its own exports through a pruned form '
+                                  '(dms_mm.dynamic_ops.attention.register_pruned_attention)')
     setattr(module, spec.qkv, slice_linear(qkv, rows=mutables.qkv_rows().to(qkv.weight.device)))
     setattr(module, spec.proj,
             slice_linear(proj, cols=mutables.proj_columns().to(proj.weight.device)))

@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 
@@ -130,3 +132,23 @@ def test_set_kept_fixes_exactly_those_elements_even_none_or_all():
         assert blocks.kept_indices() == kept
     with pytest.raises(IndexError, match='kept indices'):
         blocks.set_kept([4])
+
+
+def test_a_repeated_mutable_follows_its_source_through_a_deep_copy():
+    """A layer that reads each channel four times (Swin's patch merging) gets
+    the source's hard mask repeated; a deep copy (the export check's) reads
+    the copied source, not the original."""
+    from torch import nn
+
+    source = DMSMutableChannel(4)
+    holder = nn.Module()
+    holder.source = source
+    holder.repeated = source.expand_mutable_channel(3)
+    copied = copy.deepcopy(holder)
+    copied.source.set_kept([1, 3])
+    assert copied.repeated.current_mask.tolist() == [False] * 3 + [True] * 3 + [False] * 3 + \
+        [True] * 3
+    assert holder.repeated.current_mask.all()  # the original is untouched
+    assert copied.repeated.source_mutables == {copied.source}
+    with pytest.raises(ValueError, match='whole number'):
+        source.expand_mutable_channel(1.5)
