@@ -175,13 +175,7 @@ def build_detector(name: str) -> nn.Module:
     from mmengine.hub import get_config
     cfg = get_config(DETECTORS[name][0])
     with DefaultScope.overwrite_default_scope('mmdet'):
-        detector = DET_MODELS.build(cfg.model).eval()
-    if getattr(detector, 'roi_head', None) is not None:
-        raise NotImplementedError(
-            f'{type(detector).__name__} is a two-stage detector: its tensor mode asks for '
-            'image metas to make region proposals, and torch.fx cannot trace the proposal '
-            'step (sorting, NMS, a loop over images) that feeds its RoI head')
-    return detector
+        return DET_MODELS.build(cfg.model).eval()
 
 
 def build(name: str) -> nn.Module:
@@ -389,7 +383,7 @@ def tp_pruned(row: dict) -> bool:
 def exact(row: dict) -> bool:
     """Searched and exported exactly: units or stages searched, the export
     equal to the searched model, and the counts within 1 %."""
-    return (row.get('status') == 'ok' and (row['units'] or row['stages'])
+    return (row.get('status') == 'ok' and (row['units'] or row['stages'] or row['attentions'])
             and row['relative_difference'] <= 1e-4
             and abs(row['export_flops_ratio'] - 1) <= 0.01
             and abs(row['export_params_ratio'] - 1) <= 0.01)
@@ -399,8 +393,9 @@ def _why(row: dict) -> str:
     if row.get('status') != 'ok':
         return f'{row["status"]}: {row.get("error", "")}'[:200]
     notes = []
-    if not (row['units'] or row['stages']):
-        notes.append('nothing searched')
+    if not (row['units'] or row['stages'] or row.get('attentions')):
+        untraced = next(iter(row.get('not_traced', {}).values()), '')
+        notes.append('nothing searched' + (f' ({untraced[:120]})' if untraced else ''))
     if row['relative_difference'] > 1e-4:
         notes.append(f'export differs ({row["relative_difference"]:.1e})')
     if abs(row['export_flops_ratio'] - 1) > 0.01:

@@ -224,16 +224,21 @@ class DMSAlgorithm(BaseAlgorithm):
         mutator = self.mutator
         left_out = dict(mutator.excluded_units)
         arch = type(self.architecture).__name__
-        if not mutator.searchable_units and not len(mutator.stages):
+        if not mutator.searchable_units and not len(mutator.stages) \
+                and not len(mutator.attentions):
             why = '; '.join(f'{name}: {reason}' for name, reason in list(left_out.items())[:5])
             fixed = len(getattr(mutator, 'fixed_units', {}))
+            untraced = getattr(mutator, 'untraced_parts', {})
+            traced = '; '.join(f'{name}: {reason[:300]}'
+                               for name, reason in list(untraced.items())[:3])
             raise ValueError(
                 f'DMSAlgorithm: nothing to search in the architecture ({arch}): no channel '
                 f'unit can be searched ({len(left_out)} left out{": " + why if why else ""}; '
-                f'{fixed} fixed as model inputs or outputs) and no nn.Sequential stage has '
-                'removable blocks. DMS needs layers whose channels flow between layers it can '
-                'mask, or residual blocks; print(mutator.summary()) or tools/dms_summary.py '
-                'CONFIG shows what was found')
+                f'{fixed} fixed as model inputs or outputs'
+                f'{"; in no unit: " + traced if traced else ""}), no stage has removable '
+                'blocks and no attention is searched. DMS needs layers whose channels flow '
+                'between layers it can mask, or residual blocks; print(mutator.summary()) or '
+                'tools/dms_summary.py CONFIG shows what was found')
         if not left_out:
             return
         lines = [f'{name}: {reason}' for name, reason in left_out.items()]

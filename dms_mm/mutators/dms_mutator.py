@@ -178,6 +178,7 @@ class DMSMutator(ChannelMutator):
         return tuple(demo)
 
     def prepare_from_supernet(self, supernet: nn.Module) -> None:
+        self._check_demo_forward(supernet)
         # taken before mmrazor swaps in dynamic ops, which it does by first name only
         self.shared_modules = shared_module_paths(supernet)
         declared = dict(self.attention_cfg['types'] or {})
@@ -342,6 +343,23 @@ class DMSMutator(ChannelMutator):
                 if (name == block or name.startswith(block + '.')) and len(block) > best_len:
                     best, best_len = (mutable, index), len(block)
         return best
+
+    def _check_demo_forward(self, model: nn.Module) -> None:
+        """The model must run on the demo input (its tensor mode for an
+        mmengine model): the whole analysis is made of such forwards."""
+        try:
+            self._demo_forward(model)()
+        except Exception as error:
+            hint = ''
+            if hasattr(model, 'rpn_head') and hasattr(model, 'roi_head'):
+                hint = (' It is a two-stage detector: its tensor mode makes region proposals, '
+                        'which need image metas and cannot be traced (sorting, NMS, a loop '
+                        'over images), so dms_mm does not search it; one-stage detectors '
+                        '(RetinaNet, FCOS, YOLOX, RTMDet) are searched.')
+            raise ValueError(
+                f'DMSMutator: {type(model).__name__} does not run on a demo input of shape '
+                f'{self.demo_input_shape} in tensor mode ({type(error).__name__}: {error}).'
+                f'{hint}') from error
 
     def _demo_forward(self, model: nn.Module):
         """One forward of ``model`` on a random demo input, the same at every

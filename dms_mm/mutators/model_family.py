@@ -212,6 +212,13 @@ class VisionTransformerFamily(ModelFamily):
 
     module_types = (VisionTransformer, )
 
+    def roots(self, model):
+        # subclasses with layers of their own have families of their own
+        return [(name, root) for name, root in super().roots(model)
+                if not any(type(root) is t for family in registered_families()
+                           if family is not type(self) and issubclass(family, type(self))
+                           for t in family.module_types)]
+
     def _check(self, name: str, root: VisionTransformer) -> None:
         for i, layer in enumerate(root.layers):
             where = f'{name}.layers.{i}'
@@ -244,32 +251,41 @@ class VisionTransformerFamily(ModelFamily):
         embed = root.embed_dims
         channels = [channel(f'{name}.patch_embed.projection', 0, embed, True)]
         for sub, module in root.named_modules():
-            if sub and _is_layer_norm(module):
+            if sub and _is_layer_norm(module) and module.normalized_shape[-1] == embed \
+                    and not self._in_mlp(sub):
                 channels.append(channel(f'{name}.{sub}', 0, embed, True))
                 channels.append(channel(f'{name}.{sub}', 0, embed, False))
-        for i in range(len(root.layers)):
-            layer = f'{name}.layers.{i}'
-            channels += [
-                channel(f'{layer}.attn.qkv', 0, embed, False),
-                channel(f'{layer}.attn.proj', 0, embed, True),
-                channel(f'{layer}.ffn.layers.0.0', 0, embed, False),
-                channel(f'{layer}.ffn.layers.1', 0, embed, True),
-            ]
-            for part, _ in _layer_scales(root.layers[i]):  # DeiT3: a scale per channel
-                channels += [channel(f'{layer}.{part}', 0, embed, True),
-                             channel(f'{layer}.{part}', 0, embed, False)]
+        for i, layer in enumerate(root.layers):
+            channels += self._layer_channels(f'{name}.layers.{i}', layer, embed)
         return embed, channels
 
+    def _in_mlp(self, sub: str) -> bool:
+        """Whether module ``sub`` of the root is inside a layer's MLP."""
+        return '.ffn.' in sub
+
+    def _layer_channels(self, prefix: str, layer: nn.Module, embed: int) -> List[Dict]:
+        """The embedding channels of one layer's linears and layer scales."""
+        channels = [
+            channel(f'{prefix}.attn.qkv', 0, embed, False),
+            channel(f'{prefix}.attn.proj', 0, embed, True),
+            channel(f'{prefix}.ffn.layers.0.0', 0, embed, False),
+            channel(f'{prefix}.ffn.layers.1', 0, embed, True),
+        ]
+        for part, _ in _layer_scales(layer):  # DeiT3: a scale per channel
+            channels += [channel(f'{prefix}.{part}', 0, embed, True),
+                         channel(f'{prefix}.{part}', 0, embed, False)]
+        return channels
+
+    def _hidden_unit(self, prefix: str, layer: nn.Module) -> Dict:
+        """The unit of one layer's MLP hidden width."""
+        hidden = layer.ffn.layers[0][0].out_features
+        return dict(init_args=dict(num_channels=hidden), channels=dict(
+            output_related=[channel(f'{prefix}.ffn.layers.0.0', 0, hidden, True)],
+            input_related=[channel(f'{prefix}.ffn.layers.1', 0, hidden, False)]))
+
     def inner_units(self, name, root):
-        units = []
-        for i, layer in enumerate(root.layers):
-            hidden = layer.ffn.layers[0][0].out_features
-            prefix = f'{name}.layers.{i}.ffn.layers'
-            units.append(dict(
-                init_args=dict(num_channels=hidden),
-                channels=dict(output_related=[channel(f'{prefix}.0.0', 0, hidden, True)],
-                              input_related=[channel(f'{prefix}.1', 0, hidden, False)])))
-        return units
+        return [self._hidden_unit(f'{name}.layers.{i}', layer)
+                for i, layer in enumerate(root.layers)]
 
     def attentions(self, name, root):
         return [(f'{name}.layers.{i}.attn', AttentionSpec()) for i in range(len(root.layers))]
@@ -277,7 +293,11 @@ class VisionTransformerFamily(ModelFamily):
     def stages(self, name, root):
         reason = 'transformer layer: attention and MLP residuals scaled by one mask'
         blocks = [BlockInfo(f'{name}.layers.{i}', True, reason) for i in range(len(root.layers))]
-        return [FamilyStage(StageInfo(f'{name}.layers', blocks), _scale_transformer_layer)]
+        return [FamilyStage(StageInfo(f'{name}.layers', blocks), self._scale_layer)]
+
+    @staticmethod
+    def _scale_layer(layer: nn.Module, mutable, index: int, name: str) -> None:
+        _scale_transformer_layer(layer, mutable, index, name)
 
     def output_param_elements(self, root):
         tokens = root.pos_embed.shape[1] if root.pos_embed is not None else 0

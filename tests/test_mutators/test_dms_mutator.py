@@ -199,3 +199,25 @@ def test_a_resource_count_ranks_each_mutable_once_and_counts_again_afresh(monkey
     # a second count (a logging hook, a params limit) has a graph of its own
     mutator.soft_resources()['params'].backward()
     assert len(calls) == 2 * len(mutator.dms_mutables())
+
+
+class _TwoStage(BaseModel):
+    """Stands for a two-stage detector: its tensor mode needs image metas."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = nn.Conv2d(3, 8, 3)
+        self.rpn_head, self.roi_head = nn.Conv2d(8, 4, 1), nn.Identity()
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        metas = [sample.metainfo for sample in data_samples]  # None: a TypeError
+        return self.roi_head(self.rpn_head(self.backbone(inputs))), metas
+
+
+def test_a_model_that_does_not_run_on_the_demo_input_is_refused_first_with_why():
+    mutator = DMSMutator(parse_cfg=dict(type='ChannelAnalyzer', demo_input=(1, 3, 16, 16),
+                                        tracer_type='FxTracer'))
+    with pytest.raises(ValueError, match=r'_TwoStage does not run on a demo input of shape '
+                       r'\(1, 3, 16, 16\) in tensor mode \(TypeError.*two-stage detector'):
+        mutator.prepare_from_supernet(_TwoStage())
+    assert len(mutator.units) == 0
