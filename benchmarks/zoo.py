@@ -116,8 +116,9 @@ ZOO = {
 }
 
 
-#: detector -> (mmdet's config of it, input side)
+#: detector -> (mmdet's or mmyolo's config of it, input side)
 DETECTORS = {
+    'YOLOv8-n': ('mmyolo::yolov8/yolov8_n_syncbn_fast_8xb16-500e_coco.py', 320),
     'YOLOX-s': ('mmdet::yolox/yolox_s_8xb8-300e_coco.py', 320),
     'RTMDet-tiny': ('mmdet::rtmdet/rtmdet_tiny_8xb32-300e_coco.py', 320),
     'RetinaNet-R18': ('mmdet::retinanet/retinanet_r18_fpn_1x_coco.py', 320),
@@ -169,13 +170,15 @@ def input_shape(name: str) -> tuple:
 
 
 def build_detector(name: str) -> nn.Module:
-    """A detector of :data:`DETECTORS` from mmdet's config (no weights
-    loaded), in eval mode; its tensor mode runs on an image tensor."""
-    from mmdet.registry import MODELS as DET_MODELS
+    """A detector of :data:`DETECTORS` from mmdet's or mmyolo's config (no
+    weights loaded), in eval mode; its tensor mode runs on an image tensor."""
     from mmengine.hub import get_config
-    cfg = get_config(DETECTORS[name][0])
-    with DefaultScope.overwrite_default_scope('mmdet'):
-        return DET_MODELS.build(cfg.model).eval()
+    from mmengine.registry import MODELS
+    path = DETECTORS[name][0]
+    cfg = get_config(path)
+    scope = path.split('::')[0]
+    with DefaultScope.overwrite_default_scope(scope):
+        return MODELS.build(cfg.model).eval()
 
 
 def build(name: str) -> nn.Module:

@@ -17,6 +17,8 @@ from . import (
     mmpretrain_multimodal_transformers,
     mmrazor_groupfisher_adaptive_padding,
     mmrazor_quantization,
+    mmyolo_collate_scope,
+    mmyolo_mmcv_version,
     onednn_strided_1x1_nhwc,
     package_scoped_configs,
 )
@@ -24,7 +26,8 @@ from . import (
 # mmpretrain_multimodal_transformers first: before anything imports mmpretrain's models
 FIXES = (mmpretrain_multimodal_transformers, mmrazor_quantization, checkpoint_safe_globals,
          checkpoint_unreadable, cpu_distributed, cpu_amp, package_scoped_configs,
-         cpu_sync_batchnorm, dynamic_sync_batchnorm, mmrazor_groupfisher_adaptive_padding)
+         cpu_sync_batchnorm, dynamic_sync_batchnorm, mmrazor_groupfisher_adaptive_padding,
+         mmyolo_mmcv_version, mmyolo_collate_scope)
 PER_MODEL_FIXES = (onednn_strided_1x1_nhwc, )
 
 

@@ -1,3 +1,5 @@
+import importlib.util
+
 from .channel_analyzer import DMSChannelAnalyzer
 from .channel_unit import DMSChannelUnit
 from .dms_mutator import DMSMutator
@@ -14,3 +16,7 @@ __all__ = [
     'GlobalSubsampledAttentionFamily', 'LocallyGroupedAttentionFamily', 'SwinTransformerFamily',
     'ViTEVA02Family'
 ]
+
+if importlib.util.find_spec('mmyolo') is not None:  # YOLOv8's C2f
+    from .c2f_family import C2fFamily  # noqa: F401
+    __all__.append('C2fFamily')

@@ -89,7 +89,7 @@ class _StandInTracer(MMFxTracer):
         if isinstance(m, (StandInLinear, StandInPassThrough)):
             args, kwargs = args[:1], {}
         out = super().call_module(m, forward, args, kwargs)
-        if isinstance(m, StandInConv):
+        if isinstance(m, StandInConv) and m.outputs is not None:
             return tuple(out[i] for i in range(len(m.outputs)))
         return out
 
@@ -425,6 +425,13 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
                 else:
                     inner = family.input_channels(c['name'], root)
                     size = max((x['end'] for x in inner), default=width)
+                    if c['end'] - c['start'] == width and c['end'] <= size and all(
+                            (x['start'], x['end']) == (0, size) for x in inner):
+                        # a slice of its input (a concatenation feeds it): each reader
+                        # of the whole input reads that slice
+                        inner = [dict(x, start=c['start'], end=c['end']) for x in inner]
+                        size = width
+                        c = dict(c, start=0, end=width)
                 if (c['start'], c['end']) != (0, width) or size != width:
                     raise ValueError(
                         f'{type(family).__name__}: {c["name"]} is traced into a unit of '

@@ -48,6 +48,7 @@ from dms_mm.resources import (
     record_functional_ops,
 )
 from dms_mm.resources.latency_table import model_forward
+from dms_mm.resources.width import GatedWidth
 
 from .channel_analyzer import untraced_parts
 from .model_family import families_for
@@ -150,6 +151,7 @@ class DMSMutator(ChannelMutator):
         #: (family, root name) of each model-family module, and its output unit
         self.family_roots: List[Tuple] = []
         self.family_output_units: Dict[str, object] = {}
+        self._width_gates: Dict[str, Dict] = {}
         self.stages = nn.ModuleList()
         self.stage_names: List[str] = []
         self.stage_blocks: List[List[str]] = []
@@ -264,6 +266,13 @@ class DMSMutator(ChannelMutator):
             self.stages.append(mutable)
             self.stage_names.append(stage.name)
             self.stage_blocks.append(names)
+        self._width_gates = {}  # layer -> {(start, end) of its input: (depth mutable, index)}
+        for family, name, root in families:
+            for layer, gates in family.width_gates(name, root).items():
+                self._width_gates[layer] = {
+                    span: self._block_mutable(f'{stage}.{index}')
+                    for span, (stage, index) in gates.items()
+                    if self._block_mutable(f'{stage}.{index}') is not None}
         for names in self.shared_modules:
             if len({self._block_of(n) for n in names}) > 1:
                 print_log(f'DMSMutator: the shared module {names[0]} is also at {names[1:]}, '
@@ -334,6 +343,13 @@ class DMSMutator(ChannelMutator):
                 self.attentions.append(mutables)
                 self.attention_names.append(name)
                 self.attention_specs.append(spec)
+
+    def _block_mutable(self, block: str):
+        """``(depth mutable, index)`` of the searched block named ``block``, or None."""
+        for mutable, blocks in zip(self.stages, self.stage_blocks):
+            if block in blocks:
+                return mutable, blocks.index(block)
+        return None
 
     def _block_of(self, name: str):
         """The (mutable, index) of the removable block that contains ``name``."""
@@ -437,6 +453,8 @@ class DMSMutator(ChannelMutator):
                 continue
             counter_cls = counter_type(module)
             in_width, out_width = _widths(module, counter_cls)
+            if self._width_gates.get(name):
+                in_width = GatedWidth(in_width, self._width_gates[name])
             for call, (in_shape, out_shape) in enumerate(shapes[name]):
                 # a layer run more than once per forward: FLOPs at every call
                 counters.append((counter_cls(name, module, in_shape, out_shape, in_width,

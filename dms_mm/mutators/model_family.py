@@ -127,6 +127,13 @@ class ModelFamily:
         (e.g. ``cls_token`` and ``pos_embed``: one per token)."""
         return 0
 
+    def width_gates(self, name: str, root: nn.Module) -> Dict[str, Dict[Tuple[int, int], Tuple]]:
+        """Input channel ranges of layers that exist only while a removable
+        block is kept (a concatenation of block outputs): layer name ->
+        ``{(start, end): (stage name, block index)}``; the soft count scales
+        those ranges by the block's depth mask."""
+        return {}
+
     def finish_static(self, root: nn.Module, kept_output: Optional[torch.Tensor],
                       removed: Dict[str, List[int]]) -> None:
         """Fix up ``root`` after its layers became static.
@@ -143,14 +150,18 @@ class StandInConv(nn.Conv2d):
     """A 1x1 convolution traced in place of a family module that reads images;
     ``outputs`` says how to shape each of its outputs (``'pool'``: ``(B, C)``,
     ``'map'``: ``(B, C, H, W)``, ``'tokens'``: ``(B, HW, C)``, ``'pool_pair'``:
-    two ``(B, C)``, as a class and a distillation token)."""
+    two ``(B, C)``, as a class and a distillation token), as a tuple; None: one
+    ``(B, C, H, W)`` map, not in a tuple (a block inside a network)."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, outputs: Sequence[str]):
+    def __init__(self, in_channels: int, out_channels: int, stride: int,
+                 outputs: Optional[Sequence[str]]):
         super().__init__(in_channels, out_channels, 1, stride=stride, bias=False)
-        self.outputs = tuple(outputs)
+        self.outputs = None if outputs is None else tuple(outputs)
 
     def forward(self, x):
         y = super().forward(x)
+        if self.outputs is None:
+            return y
         shaped = {'pool': lambda t: t.mean((2, 3)), 'map': lambda t: t,
                   'tokens': lambda t: t.flatten(2).transpose(1, 2),
                   'pool_pair': lambda t: (t.mean((2, 3)), t.mean((2, 3)))}

@@ -62,6 +62,38 @@ class Width:
         return f'Width({self.channels}' + (f': {held}' if held else ', fixed') + ')'
 
 
+class GatedWidth(Width):
+    """A width some of whose ranges exist only while a removable block is
+    kept: the slices of a concatenation of block outputs that the export
+    folds away with the block (YOLOv8's C2f). Each such range counts its
+    channels times the block's straight-through depth mask.
+
+    Args:
+        width (Width): The layer dimension's width.
+        gates (dict): ``(start, end)`` of a range of ``width`` ->
+            ``(depth mutable, block index)``.
+    """
+
+    def __init__(self, width: Width, gates) -> None:
+        super().__init__(width.channels, width.ranges)
+        self.gates = dict(gates)
+        missing = set(self.gates) - {(start, end) for start, end, _, _ in self.ranges}
+        if missing:
+            raise ValueError(f'GatedWidth: ranges {sorted(missing)} are not searched ranges of '
+                             f'{width}')
+
+    def count(self, counts):
+        total = float(self.fixed)
+        for start, end, mutable, repeat in self.ranges:
+            kept = counts.channels(mutable) * repeat
+            gate = self.gates.get((start, end))
+            total = total + (kept if gate is None else kept * counts.block_scale(*gate))
+        return total
+
+    def __repr__(self) -> str:
+        return super().__repr__()[:-1] + f'; {len(self.gates)} gated by blocks)'
+
+
 def first_searched(*widths: Optional[Width]) -> Width:
     """The first searched width of ``widths``, else the first one."""
     for width in widths:

@@ -90,6 +90,9 @@ class _FullWidths:
     def channel_mask(self, mutable):
         return torch.ones(mutable.num_channels)
 
+    def block_scale(self, mutable, index):
+        return 1.0
+
 
 _FULL = _FullWidths()
 
