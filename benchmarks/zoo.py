@@ -468,7 +468,19 @@ def main(argv=None):
                         help="skip Torch-Pruning's pruner beside each backbone")
     parser.add_argument('--tp-seconds', type=float, default=300,
                         help="stop Torch-Pruning's pruner of a model after this long")
+    parser.add_argument('--report-from', nargs='+', metavar='ZOO_JSON',
+                        help='print the report of earlier runs (their zoo.json, a later file '
+                        "replacing an earlier one's row of the same model) instead of running")
     args = parser.parse_args(argv)
+    if args.report_from:
+        merged = {}
+        for path in args.report_from:
+            with open(path) as f:
+                merged.update((row['name'], row) for row in json.load(f))
+        order = {name: i for i, name in enumerate(sorted(ZOO) + list(DETECTORS))}
+        rows = sorted(merged.values(), key=lambda row: order.get(row['name'], len(order)))
+        print(report(rows))
+        return rows
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     os.makedirs(args.work_dir, exist_ok=True)

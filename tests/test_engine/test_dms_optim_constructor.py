@@ -69,3 +69,25 @@ def test_schedulers_do_not_move_the_structure_lr():
         restore_fixed_lrs(wrapper.optimizer)  # ... DMSSchedulerHook, before each step
         assert fixed['lr'] == 0.005
     assert wrapper.optimizer.param_groups[0]['lr'] < 0.1
+
+
+def test_mmyolo_grouping_keeps_its_order_and_the_structure_group_comes_last():
+    """mmyolo's YOLOv5 constructor groups weights, norm weights and biases (its
+    param scheduler warms up group 2 as the biases); it would leave the keep
+    ratios out, as they are neither weights nor biases."""
+    model = _Algo()
+    wrapper = build_optim_wrapper(
+        model,
+        dict(constructor='mmrazor.DMSOptimWrapperConstructor',
+             base_constructor='mmyolo.YOLOv5OptimizerConstructor',
+             optimizer=dict(type='SGD', lr=0.01, momentum=0.937, weight_decay=5e-4,
+                            nesterov=True, batch_size_per_gpu=16),
+             paramwise_cfg=dict(base_total_batch_size=64,
+                                custom_keys={'mutator': dict(lr=0.005)})))
+    groups = wrapper.optimizer.param_groups
+    conv, bn = model.architecture
+    assert [len(g['params']) for g in groups] == [1, 1, 2, 2]
+    assert groups[0]['params'][0] is conv.weight and groups[1]['params'][0] is bn.weight
+    assert {id(p) for p in groups[2]['params']} == {id(conv.bias), id(bn.bias)}
+    assert groups[3]['fixed_lr'] == 0.005 and groups[3]['weight_decay'] == 0.0
+    assert groups[0]['weight_decay'] == 5e-4 and groups[3]['momentum'] == 0.937

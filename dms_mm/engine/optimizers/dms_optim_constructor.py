@@ -1,7 +1,10 @@
 """An optimizer-wrapper constructor that gives the DMS structure parameters a
 group of their own, found by name, with a constant learning rate."""
+import copy
+import logging
 from typing import Callable, Dict, List, Optional
 
+from mmengine.logging import print_log
 from mmengine.model import is_model_wrapper
 from mmengine.optim import DefaultOptimWrapperConstructor, OptimWrapper
 from mmengine.registry import OPTIM_WRAPPERS, OPTIMIZERS
@@ -37,6 +40,14 @@ class DMSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     The other entries of ``custom_keys`` and of ``paramwise_cfg`` work as in
     mmengine.
 
+    ``base_constructor`` in the optim wrapper's config names another
+    constructor that groups the model's weights its own way (mmyolo's
+    ``'mmyolo.YOLOv5OptimizerConstructor'``: weights, norm weights, biases,
+    with ``paramwise_cfg.base_total_batch_size``); it gets ``paramwise_cfg``
+    without the fixed-LR keys, and the fixed-LR groups come after its groups,
+    so a scheduler that counts on its group order (mmyolo's
+    ``YOLOv5ParamSchedulerHook`` warms up the biases of group 2) finds it.
+
     With ``clip_grad`` in the optim wrapper's config, the clipping (and the
     logged ``grad_norm``) covers every group but the fixed-LR ones: the
     structure gradients would otherwise count in the norm that scales the
@@ -46,6 +57,9 @@ class DMSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
     """
 
     def __init__(self, optim_wrapper_cfg: dict, paramwise_cfg: Optional[dict] = None):
+        optim_wrapper_cfg = dict(optim_wrapper_cfg)
+        self.base_constructor = optim_wrapper_cfg.pop('base_constructor', None)
+        self._base_wrapper_cfg = copy.deepcopy(optim_wrapper_cfg)
         paramwise_cfg = dict(paramwise_cfg or {})
         custom_keys = dict(paramwise_cfg.get('custom_keys', {}))
         self.fixed_keys: Dict[str, dict] = {}
@@ -61,6 +75,9 @@ class DMSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             paramwise_cfg['custom_keys'] = custom_keys
         else:
             paramwise_cfg.pop('custom_keys', None)
+        if self.base_constructor is not None:  # it reads its own keys of paramwise_cfg
+            self._base_paramwise_cfg = copy.deepcopy(paramwise_cfg) or None
+            paramwise_cfg = {}
         super().__init__(optim_wrapper_cfg, paramwise_cfg or None)
 
     def __call__(self, model: nn.Module) -> OptimWrapper:
@@ -84,13 +101,23 @@ class DMSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
                 raise KeyError(f'DMSOptimWrapperConstructor: no parameter name contains '
                                f'{key!r} (paramwise_cfg.custom_keys)')
 
+        if self.base_constructor is not None:
+            return self._with_base(model, keys, fixed, fixed_ids, optimizer_cfg)
         if self.paramwise_cfg:
             groups: List[dict] = []
             self.add_params(groups, model)
             groups = [g for g in groups if id(g['params'][0]) not in fixed_ids]
         else:
             groups = [dict(params=[p for p in model.parameters() if id(p) not in fixed_ids])]
+        groups += self._fixed_groups(keys, fixed, optimizer_cfg)
+        optimizer_cfg['params'] = groups
+        optimizer = OPTIMIZERS.build(optimizer_cfg)
+        wrapper = OPTIM_WRAPPERS.build(optim_wrapper_cfg, default_args=dict(optimizer=optimizer))
+        return self._clip_outside_fixed(wrapper, keys)
+
+    def _fixed_groups(self, keys, fixed, optimizer_cfg) -> List[dict]:
         base_wd = optimizer_cfg.get('weight_decay', 0.0) or 0.0
+        groups = []
         for key in keys:
             entry = self.fixed_keys[key]
             group = dict(params=fixed[key], lr=float(entry['lr']), fixed_lr=float(entry['lr']),
@@ -99,12 +126,36 @@ class DMSOptimWrapperConstructor(DefaultOptimWrapperConstructor):
             if 'momentum' in entry:
                 group['momentum'] = entry['momentum']
             groups.append(group)
-        optimizer_cfg['params'] = groups
-        optimizer = OPTIMIZERS.build(optimizer_cfg)
-        wrapper = OPTIM_WRAPPERS.build(optim_wrapper_cfg, default_args=dict(optimizer=optimizer))
+        return groups
+
+    @staticmethod
+    def _clip_outside_fixed(wrapper: OptimWrapper, keys) -> OptimWrapper:
         if getattr(wrapper, 'clip_grad_kwargs', None) and keys:
-            wrapper.clip_func = ClipOutsideFixedGroups(wrapper.clip_func, optimizer)
+            wrapper.clip_func = ClipOutsideFixedGroups(wrapper.clip_func, wrapper.optimizer)
         return wrapper
+
+    def _with_base(self, model, keys, fixed, fixed_ids, optimizer_cfg) -> OptimWrapper:
+        """The base constructor's optim wrapper, its groups without the
+        fixed-LR parameters, and the fixed-LR groups after them."""
+        wrapper_cfg = copy.deepcopy(self._base_wrapper_cfg)
+        wrapper_cfg.setdefault('type', 'OptimWrapper')
+        base = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+            type=self.base_constructor, optim_wrapper_cfg=wrapper_cfg,
+            paramwise_cfg=copy.deepcopy(self._base_paramwise_cfg)))
+        wrapper = base(model)
+        optimizer = wrapper.optimizer
+        for group in optimizer.param_groups:
+            group['params'] = [p for p in group['params'] if id(p) not in fixed_ids]
+        grouped = {id(p) for group in optimizer.param_groups for p in group['params']}
+        for group in self._fixed_groups(keys, fixed, optimizer_cfg):
+            optimizer.add_param_group(group)
+        missed = [name for name, p in model.named_parameters()
+                  if p.requires_grad and id(p) not in grouped and id(p) not in fixed_ids]
+        if missed:
+            print_log(f'DMSOptimWrapperConstructor: {self.base_constructor} leaves '
+                      f'{len(missed)} trainable parameters out of the optimizer, e.g. '
+                      f'{missed[:3]}', logger='current', level=logging.WARNING)
+        return self._clip_outside_fixed(wrapper, keys)
 
 
 class ClipOutsideFixedGroups:
