@@ -191,6 +191,8 @@ def build(name: str) -> nn.Module:
         path, x = _last_output(backbone(torch.rand(input_shape(name))))
     pool = {4: (2, 3), 3: (1, )}.get(x.dim(), ())
     channels = x.shape[1] if x.dim() != 3 else x.shape[-1]
+    if name == 'MlpMixer':  # it returns (B, C, tokens), channels first
+        pool, channels = (2, ), x.shape[1]
     return ZooClassifier(backbone, path, pool, channels).eval()
 
 

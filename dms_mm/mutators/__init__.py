@@ -4,6 +4,7 @@ from .channel_analyzer import DMSChannelAnalyzer
 from .channel_unit import DMSChannelUnit
 from .dms_mutator import DMSMutator
 from .eva02_family import ViTEVA02Family
+from .mlp_mixer_family import MlpMixerFamily
 from .swin_family import SwinTransformerFamily
 from .twins_family import (
     ConditionalPositionEncodingFamily,
@@ -13,8 +14,8 @@ from .twins_family import (
 
 __all__ = [
     'ConditionalPositionEncodingFamily', 'DMSChannelAnalyzer', 'DMSChannelUnit', 'DMSMutator',
-    'GlobalSubsampledAttentionFamily', 'LocallyGroupedAttentionFamily', 'SwinTransformerFamily',
-    'ViTEVA02Family'
+    'GlobalSubsampledAttentionFamily', 'LocallyGroupedAttentionFamily', 'MlpMixerFamily',
+    'SwinTransformerFamily', 'ViTEVA02Family'
 ]
 
 if importlib.util.find_spec('mmyolo') is not None:  # YOLOv8's C2f

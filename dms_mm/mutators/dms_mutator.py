@@ -435,6 +435,9 @@ class DMSMutator(ChannelMutator):
             by_attention[f'{name}.{spec.proj}'] = None
             if spec.kv:
                 by_attention[f'{name}.{spec.kv}'] = None
+        batch_widths = {layer: _widths(modules[producer])[1]
+                        for family, root in self.family_roots
+                        for layer, producer in family.batch_widths(root, modules[root]).items()}
         for name, module in model.named_modules():
             if name not in shapes:
                 continue
@@ -455,10 +458,13 @@ class DMSMutator(ChannelMutator):
             in_width, out_width = _widths(module, counter_cls)
             if self._width_gates.get(name):
                 in_width = GatedWidth(in_width, self._width_gates[name])
+            batch_width = batch_widths.get(name)
             for call, (in_shape, out_shape) in enumerate(shapes[name]):
                 # a layer run more than once per forward: FLOPs at every call
-                counters.append((counter_cls(name, module, in_shape, out_shape, in_width,
-                                             out_width, first_call=call == 0), block))
+                counter = counter_cls(name, module, in_shape, out_shape, in_width, out_width,
+                                      first_call=call == 0)
+                counter.batch_width = batch_width
+                counters.append((counter, block))
         for call in calls:  # ops called outside the layers
             source = modules.get(call.source)
             width = _widths(source)[1] if counter_type(source) is not None else None

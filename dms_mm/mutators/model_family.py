@@ -127,6 +127,13 @@ class ModelFamily:
         (e.g. ``cls_token`` and ``pos_embed``: one per token)."""
         return 0
 
+    def batch_widths(self, name: str, root: nn.Module) -> Dict[str, str]:
+        """Layers whose rows (the dims before their channels) carry a searched
+        width: layer name -> a layer whose output is that width (MLP-Mixer's
+        token mixing runs over the embedding's rows); their FLOPs scale with
+        its kept share."""
+        return {}
+
     def width_gates(self, name: str, root: nn.Module) -> Dict[str, Dict[Tuple[int, int], Tuple]]:
         """Input channel ranges of layers that exist only while a removable
         block is kept (a concatenation of block outputs): layer name ->
@@ -149,8 +156,9 @@ class ModelFamily:
 class StandInConv(nn.Conv2d):
     """A 1x1 convolution traced in place of a family module that reads images;
     ``outputs`` says how to shape each of its outputs (``'pool'``: ``(B, C)``,
-    ``'map'``: ``(B, C, H, W)``, ``'tokens'``: ``(B, HW, C)``, ``'pool_pair'``:
-    two ``(B, C)``, as a class and a distillation token), as a tuple; None: one
+    ``'map'``: ``(B, C, H, W)``, ``'tokens'``: ``(B, HW, C)``, ``'map_tokens'``:
+    ``(B, C, HW)``, ``'pool_pair'``: two ``(B, C)``, as a class and a distillation
+    token), as a tuple; None: one
     ``(B, C, H, W)`` map, not in a tuple (a block inside a network)."""
 
     def __init__(self, in_channels: int, out_channels: int, stride: int,
@@ -164,7 +172,8 @@ class StandInConv(nn.Conv2d):
             return y
         shaped = {'pool': lambda t: t.mean((2, 3)), 'map': lambda t: t,
                   'tokens': lambda t: t.flatten(2).transpose(1, 2),
-                  'pool_pair': lambda t: (t.mean((2, 3)), t.mean((2, 3)))}
+                  'pool_pair': lambda t: (t.mean((2, 3)), t.mean((2, 3))),
+                  'map_tokens': lambda t: t.flatten(2)}
         return tuple(shaped[kind](y) for kind in self.outputs)
 
 

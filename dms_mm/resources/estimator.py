@@ -79,7 +79,7 @@ class SoftResourceEstimator:
             total = self.constant[kind]
             with torch.set_grad_enabled(counts.grad_enabled and kind in grad):
                 for counter, block in self.counters:
-                    value = (counter.flops(counts)
+                    value = (counter.flops(counts) * counter.batch_share(counts)
                              if kind == 'flops' else counter.total_params(counts))
                     if block is not None:
                         value = value * counts.block_scale(*block)

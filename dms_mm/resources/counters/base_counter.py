@@ -1,6 +1,6 @@
 """The base of the resource counters: one call of one layer."""
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -44,6 +44,10 @@ class BaseResourceCounter:
         self.in_shape, self.out_shape = tuple(in_shape), tuple(out_shape)
         self.in_width, self.out_width = in_width, out_width
         self.first_call = first_call
+        #: a searched width among the dims before the layer's channels (a linear
+        #: over the tokens of a transposed map, whose rows are the embedding);
+        #: its FLOPs scale with that width's kept share
+        self.batch_width: Optional[Width] = None
         self.unknown_params = 0.0
         if first_call and self.count_unknown_params:
             own = sum(p.numel() for p in module.parameters(recurse=False))
@@ -57,7 +61,14 @@ class BaseResourceCounter:
     @property
     def searched(self) -> bool:
         """Whether a DMS mutable changes this count."""
-        return self.in_width.searched or self.out_width.searched
+        return self.in_width.searched or self.out_width.searched or (
+            self.batch_width is not None and self.batch_width.searched)
+
+    def batch_share(self, counts):
+        """The kept share of :attr:`batch_width` (1 when there is none)."""
+        if self.batch_width is None or not self.batch_width.searched:
+            return 1.0
+        return self.batch_width.count(counts) / self.batch_width.channels
 
     def flops(self, counts):
         """Soft FLOPs of this call (see :class:`~dms_mm.resources.MutableCounts`)."""
