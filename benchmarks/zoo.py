@@ -471,14 +471,17 @@ def main(argv=None):
     parser.add_argument('--tp-seconds', type=float, default=300,
                         help="stop Torch-Pruning's pruner of a model after this long")
     parser.add_argument('--report-from', nargs='+', metavar='ZOO_JSON',
-                        help='print the report of earlier runs (their zoo.json, a later file '
-                        "replacing an earlier one's row of the same model) instead of running")
+                        help='print the report of earlier runs (their zoo.json) instead of '
+                        "running; a later file's fields of a model replace an earlier one's, "
+                        'so a run with --no-torch-pruning keeps the Torch-Pruning fields of '
+                        'an earlier one')
     args = parser.parse_args(argv)
     if args.report_from:
         merged = {}
         for path in args.report_from:
             with open(path) as f:
-                merged.update((row['name'], row) for row in json.load(f))
+                for row in json.load(f):
+                    merged.setdefault(row['name'], {}).update(row)
         order = {name: i for i, name in enumerate(sorted(ZOO) + list(DETECTORS))}
         rows = sorted(merged.values(), key=lambda row: order.get(row['name'], len(order)))
         print(report(rows))

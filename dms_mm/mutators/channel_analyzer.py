@@ -33,44 +33,63 @@ PLACEHOLDERS = ('input_placeholder', 'output_placeholder')
 
 
 def drop_shape_arguments(graph) -> int:
-    """Cut the traced graph's edges that carry a tensor's shape, not its data.
+    """Cut the traced graph's edges that carry another tensor's shape.
 
     ``x.reshape(b, h, w, -1)`` with ``b = inputs.shape[0]`` and ``h, w`` from
     a feature map is traced with those shape values as inputs of the reshape,
     and mmrazor's channel graph then binds the channels of ``x`` to the
-    channels of the image the shape was read from (Twins' stages, for
-    example). The graph only serves the channel analysis, so the shape values
-    become constants and the nodes that computed them go.
+    channels of the tensors the shapes were read from (the image's, in every
+    stage of Twins). The graph only serves the channel analysis, so such
+    values become constants. A shape read from the reshaped tensor itself
+    (a channel shuffle's ``x.view(b, groups, c // groups, h, w)`` with
+    ``b, c, h, w = x.size()``, and the view after its transpose) stays:
+    mmrazor's analysis of it is kept.
 
     Returns:
         int: The number of arguments replaced.
     """
-    shape = set()
+    sources = {}  # shape-valued node -> the nodes whose shapes it was computed from
     for node in graph.nodes:
-        reads_shape = (node.op == 'call_function' and node.target is getattr
-                       and len(node.args) > 1 and node.args[1] == 'shape') or (
-                           node.op == 'call_method' and node.target in ('size', 'dim'))
-        derived = node.op in ('call_function', 'call_method') and node.all_input_nodes and all(
-            n in shape for n in node.all_input_nodes)
-        if reads_shape or derived:
-            shape.add(node)
+        if (node.op == 'call_function' and node.target is getattr and len(node.args) > 1
+                and node.args[1] == 'shape') or (
+                    node.op == 'call_method' and node.target in ('size', 'dim')):
+            sources[node] = {node.args[0]}
+        elif node.op in ('call_function', 'call_method') and node.all_input_nodes and all(
+                n in sources for n in node.all_input_nodes):
+            sources[node] = set().union(*(sources[n] for n in node.all_input_nodes))
     replaced = 0
-
-    def constant(arg):
-        nonlocal replaced
-        if arg in shape:
-            replaced += 1
-            return 1
-        return arg
-
+    used = {node for node in sources if node.users}
     for node in graph.nodes:
-        if node not in shape and any(n in shape for n in node.all_input_nodes):
-            node.args = map_arg(node.args, constant)
-            node.kwargs = map_arg(node.kwargs, constant)
+        if node in sources or not any(n in sources for n in node.all_input_nodes):
+            continue
+        lineage = _reshaped_from(node.args[0] if node.args else None)
+
+        def constant(arg, lineage=lineage):
+            nonlocal replaced
+            if arg in sources and not (sources[arg] & lineage):
+                replaced += 1
+                return 1
+            return arg
+
+        node.args = map_arg(node.args, constant)
+        node.kwargs = map_arg(node.kwargs, constant)
+    # the shape values no longer used go (those never used stay, as they were traced)
     for node in reversed(list(graph.nodes)):
-        if node in shape and not node.users:
+        if node in used and not node.users:
             graph.erase_node(node)
     return replaced
+
+
+def _reshaped_from(node) -> set:
+    """``node`` and the nodes it was computed from through functions and tensor
+    methods alone (views, transposes: no layer between them)."""
+    lineage = set()
+    while node is not None and hasattr(node, 'op') and node not in lineage:
+        lineage.add(node)
+        if node.op not in ('call_function', 'call_method') or not node.args:
+            break
+        node = node.args[0]
+    return lineage
 
 
 #: modules that only pad or crop, whose forwards branch on the input's shape
