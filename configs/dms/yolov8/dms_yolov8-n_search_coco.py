@@ -39,7 +39,10 @@ model = dict(
         depth=dict(enabled=True, lambda_scale=4.0)),
     target_flops_ratio=0.5,
     loss_type='log',
-    loss_weight=1.0,
+    # mmyolo's YOLOv8 losses are multiplied by the images of the step on all GPUs (16 x 8
+    # in its 8xb16 recipe), so the resource loss is weighted alike to pull as it does
+    # beside the per-image losses of YOLOX (weight 1). Scale it with your batch and GPUs.
+    loss_weight=128.0,
     two_sided=True,
 )
 

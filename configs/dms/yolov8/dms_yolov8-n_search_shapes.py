@@ -24,6 +24,8 @@ model = dict(
         bbox_head=dict(head_module=dict(num_classes=num_classes)),
         train_cfg=dict(assigner=dict(num_classes=num_classes))),
     mutator=dict(parse_cfg=dict(demo_input=(1, 3, 128, 128))),
+    # batches of 16 on one process: mmyolo's losses are 16 times a per-image loss
+    loss_weight=16.0,
 )
 
 _mosaic = [t for t in _base_.train_pipeline if t['type'] == 'Mosaic'][0]
