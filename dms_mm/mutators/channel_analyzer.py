@@ -43,7 +43,10 @@ def drop_shape_arguments(graph) -> int:
     values become constants. A shape read from the reshaped tensor itself
     (a channel shuffle's ``x.view(b, groups, c // groups, h, w)`` with
     ``b, c, h, w = x.size()``, and the view after its transpose) stays:
-    mmrazor's analysis of it is kept.
+    mmrazor's analysis of it is kept. (ShuffleNetV1's units through its shuffle
+    used to be fixed only because its assertion on the channels left shape
+    values that nothing used, which read as model outputs; the export check at
+    preparation now refuses it, naming the shuffled layer.)
 
     Returns:
         int: The number of arguments replaced.
@@ -58,7 +61,6 @@ def drop_shape_arguments(graph) -> int:
                 n in sources for n in node.all_input_nodes):
             sources[node] = set().union(*(sources[n] for n in node.all_input_nodes))
     replaced = 0
-    used = {node for node in sources if node.users}
     for node in graph.nodes:
         if node in sources or not any(n in sources for n in node.all_input_nodes):
             continue
@@ -73,9 +75,9 @@ def drop_shape_arguments(graph) -> int:
 
         node.args = map_arg(node.args, constant)
         node.kwargs = map_arg(node.kwargs, constant)
-    # the shape values no longer used go (those never used stay, as they were traced)
+    # shape values used by nothing go: a dangling one would read as a model output
     for node in reversed(list(graph.nodes)):
-        if node in used and not node.users:
+        if node in sources and not node.users:
             graph.erase_node(node)
     return replaced
 
