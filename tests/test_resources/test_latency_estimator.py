@@ -62,11 +62,14 @@ def test_the_supernet_estimate_is_the_measured_model_and_a_step_has_its_gradient
     mutator = algo.mutator
     assert algo.target_kind == 'latency' and algo.final_target_ratio == 0.8
     assert mutator.supernet_latency == pytest.approx(table.meta['model_ms'], rel=1e-5)
-    # timed alone the layers add up to more than the model here: scaled onto it
-    latency, full = mutator.latency, mutator.latency.full_layers_ms()
+    assert not mutator.latency.fallback
     model_ms = table.meta['model_ms']
-    assert not latency.fallback and full > model_ms
-    assert (latency.scale, latency.offset) == (pytest.approx(model_ms / full), 0.0)
+    # where the layers timed alone add up to more than the model: scaled onto it (a table
+    # made so: whether the measured one does is the busy machine's to say)
+    big = mutator.use_latency_table(growing_latency_table(table, unit=1.0))
+    full = big.full_layers_ms()
+    assert full > model_ms
+    assert (big.scale, big.offset) == (pytest.approx(model_ms / full), 0.0)
     # where they add up to less: the layers as timed, the rest of the model a constant
     small = mutator.use_latency_table(growing_latency_table(table, unit=1e-9))
     assert small.full_layers_ms() < model_ms
@@ -105,8 +108,9 @@ def test_the_calibration_times_the_static_model_at_smaller_widths(tables):
     path, table = tables['calibrated']
     points = table.meta['calibration']
     assert [p['width_ratio'] for p in points] == [0.5, 0.25]
+    # (which width times faster is the machine's to say: beside other jobs the quarter-width
+    # layers once timed slower than the half-width ones, 3.16 ms against 2.76)
     assert all(p['model_ms'] > 0 and p['layers_ms'] > 0 for p in points)
-    assert points[0]['layers_ms'] > points[1]['layers_ms']
     # the estimate maps the layers' sum onto the model by the line through the points
     exact = dict(table.meta, calibration=[dict(width_ratio=r, layers_ms=x, model_ms=2 * x + 1)
                                           for r, x in ((0.5, 4.0), (0.25, 2.0))])
