@@ -180,29 +180,43 @@ class PrunedMultiheadAttention(MultiheadAttention):
             proj (nn.Linear): The static output linear.
         """
         new = cls.__new__(cls)
-        nn.Module.__init__(new)
         # everything but the linears, as it is (dropouts, layer scale, flags)
-        for name, child in module.named_children():
-            if name not in ('qkv', 'proj'):
-                new.add_module(name, child)
-        for key in ('input_dims', 'v_shortcut', 'attn_drop', 'init_cfg', '_is_init'):
-            if key in module.__dict__:
-                new.__dict__[key] = module.__dict__[key]
-        kept = mutables.kept()
+        adopt_module(new, module, ('input_dims', 'v_shortcut', 'attn_drop', 'init_cfg',
+                                   '_is_init'))
         rows, cols = mutables.qkv_rows().to(qkv.weight.device), \
             mutables.proj_columns().to(proj.weight.device)
         new.qkv = slice_linear(qkv, rows=rows)
         new.proj = slice_linear(proj, cols=cols)
-        new.num_heads = len(kept['heads'])
-        new.qk_dims, new.v_dims = len(kept['qk_dims']), len(kept['v_dims'])
-        new.head_dims = new.v_dims
-        new.embed_dims = new.num_heads * new.v_dims
+        set_kept_heads(new, mutables)
         new.scale = float(getattr(module, 'scale', None) or mutables.head_dims**-0.5)
         return new
 
     def extra_repr(self) -> str:
         return (f'num_heads={self.num_heads}, qk_dims={self.qk_dims}, v_dims={self.v_dims}, '
                 f'scale={self.scale:.5f}')
+
+
+def adopt_module(new: nn.Module, module: nn.Module, keys) -> None:
+    """Make ``new`` (made by ``cls.__new__``) a module holding ``module``'s
+    children but its q/k/v and output linears (which the pruned form slices),
+    and the attributes ``keys`` of it that it has."""
+    nn.Module.__init__(new)
+    for name, child in module.named_children():
+        if name not in ('qkv', 'q', 'kv', 'proj'):
+            new.add_module(name, child)
+    for key in keys:
+        if key in module.__dict__:
+            new.__dict__[key] = module.__dict__[key]
+
+
+def set_kept_heads(new: nn.Module, mutables: DMSAttentionMutables) -> None:
+    """The head count and q/k and v head dims of a pruned attention, at the
+    mutables' final choice (``embed_dims``: heads times v dims)."""
+    kept = mutables.kept()
+    new.num_heads = len(kept['heads'])
+    new.qk_dims, new.v_dims = len(kept['qk_dims']), len(kept['v_dims'])
+    new.head_dims = new.v_dims
+    new.embed_dims = new.num_heads * new.v_dims
 
 
 def slice_linear(linear: nn.Linear, rows: Optional[torch.Tensor] = None,

@@ -20,7 +20,9 @@ from torch import nn
 from .attention import (
     AttentionSpec,
     DMSAttentionMutables,
+    adopt_module,
     register_pruned_attention,
+    set_kept_heads,
     slice_linear,
 )
 
@@ -28,26 +30,6 @@ from .attention import (
 GSA_SPEC = AttentionSpec(qkv='q', kv='kv')
 #: LSA's qkv reads windows laid out as (B, rows, cols, window, window, C)
 LSA_SPEC = AttentionSpec(seq_dims=2)
-
-
-def _adopt(new: nn.Module, module: nn.Module, keys) -> None:
-    """Children and listed attributes of ``module`` on ``new`` (not the q/k/v
-    and output linears, which are sliced)."""
-    nn.Module.__init__(new)
-    for name, child in module.named_children():
-        if name not in ('qkv', 'q', 'kv', 'proj'):
-            new.add_module(name, child)
-    for key in keys:
-        if key in module.__dict__:
-            new.__dict__[key] = module.__dict__[key]
-
-
-def _set_heads(new: nn.Module, mutables: DMSAttentionMutables) -> None:
-    kept = mutables.kept()
-    new.num_heads = len(kept['heads'])
-    new.qk_dims, new.v_dims = len(kept['qk_dims']), len(kept['v_dims'])
-    new.head_dims = new.v_dims
-    new.embed_dims = new.num_heads * new.v_dims
 
 
 class PrunedGlobalSubsampledAttention(GlobalSubsampledAttention):
@@ -75,12 +57,12 @@ class PrunedGlobalSubsampledAttention(GlobalSubsampledAttention):
         """The pruned module of ``module`` (its linears already sliced along
         the embedding)."""
         new = cls.__new__(cls)
-        _adopt(new, module, ('input_dims', 'v_shortcut', 'attn_drop', 'qkv_bias', 'sr_ratio',
+        adopt_module(new, module, ('input_dims', 'v_shortcut', 'attn_drop', 'qkv_bias', 'sr_ratio',
                              'init_cfg', '_is_init'))
         new.q = slice_linear(q, rows=mutables.q_rows().to(q.weight.device))
         new.kv = slice_linear(module.kv, rows=mutables.kv_rows().to(module.kv.weight.device))
         new.proj = slice_linear(proj, cols=mutables.proj_columns().to(proj.weight.device))
-        _set_heads(new, mutables)
+        set_kept_heads(new, mutables)
         # torch's attention scales by the unpruned head dim's root
         new.scale = float(mutables.head_dims**-0.5)
         return new
@@ -128,10 +110,10 @@ class PrunedLocallyGroupedSelfAttention(LocallyGroupedSelfAttention):
         """The pruned module of ``module`` (its linears already sliced along
         the embedding)."""
         new = cls.__new__(cls)
-        _adopt(new, module, ('scale', 'window_size', 'init_cfg', '_is_init'))
+        adopt_module(new, module, ('scale', 'window_size', 'init_cfg', '_is_init'))
         new.qkv = slice_linear(qkv, rows=mutables.qkv_rows().to(qkv.weight.device))
         new.proj = slice_linear(proj, cols=mutables.proj_columns().to(proj.weight.device))
-        _set_heads(new, mutables)
+        set_kept_heads(new, mutables)
         return new
 
     def extra_repr(self) -> str:

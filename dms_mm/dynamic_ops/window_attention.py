@@ -11,7 +11,13 @@ import torch
 from mmpretrain.models.utils.attention import WindowMSA
 from torch import nn
 
-from .attention import DMSAttentionMutables, register_pruned_attention, slice_linear
+from .attention import (
+    DMSAttentionMutables,
+    adopt_module,
+    register_pruned_attention,
+    set_kept_heads,
+    slice_linear,
+)
 
 
 class PrunedWindowMSA(WindowMSA):
@@ -52,13 +58,7 @@ class PrunedWindowMSA(WindowMSA):
                 embedding.
         """
         new = cls.__new__(cls)
-        nn.Module.__init__(new)
-        for name, child in module.named_children():
-            if name not in ('qkv', 'proj'):
-                new.add_module(name, child)
-        for key in ('window_size', 'scale', 'init_cfg', '_is_init'):
-            if key in module.__dict__:
-                new.__dict__[key] = module.__dict__[key]
+        adopt_module(new, module, ('window_size', 'scale', 'init_cfg', '_is_init'))
         new.register_buffer('relative_position_index', module.relative_position_index)
         kept = mutables.kept()
         heads = torch.as_tensor(kept['heads'], dtype=torch.long,
@@ -68,9 +68,8 @@ class PrunedWindowMSA(WindowMSA):
             table, requires_grad=module.relative_position_bias_table.requires_grad)
         new.qkv = slice_linear(qkv, rows=mutables.qkv_rows().to(qkv.weight.device))
         new.proj = slice_linear(proj, cols=mutables.proj_columns().to(proj.weight.device))
-        new.num_heads = len(kept['heads'])
-        new.qk_dims, new.v_dims = len(kept['qk_dims']), len(kept['v_dims'])
-        new.embed_dims = new.proj.out_features
+        set_kept_heads(new, mutables)
+        new.embed_dims = new.proj.out_features  # WindowMSA's: its input width
         return new
 
     def extra_repr(self) -> str:

@@ -52,19 +52,16 @@ class C2fFamily(ModelFamily):
     """mmyolo's ``CSPLayerWithTwoConv`` (exactly that class)."""
 
     module_types = (CSPLayerWithTwoConv, )
+    exact_type = True
 
-    def roots(self, model):
-        found = []
-        for name, module in model.named_modules():
-            if type(module) is CSPLayerWithTwoConv:
-                if not len(module.blocks):
-                    raise NotImplementedError(f'{name}: a C2f without blocks is not handled')
-                for part in ('main_conv', 'final_conv'):
-                    if getattr(module, part).norm_name != 'bn':
-                        raise NotImplementedError(f'{name}.{part}: a ConvModule without BN '
-                                                  'is not handled')
-                found.append((name, module))
-        return found
+    def unsupported(self, name, root):
+        if not len(root.blocks):
+            raise NotImplementedError(f'{name}: a C2f without blocks is not handled')
+        for part in ('main_conv', 'final_conv'):
+            if getattr(root, part).norm_name != 'bn':
+                raise NotImplementedError(f'{name}.{part}: a ConvModule without BN is not '
+                                          'handled')
+        return None
 
     def stand_in(self, name, root):
         conv = root.main_conv.conv

@@ -32,10 +32,7 @@ class ViTEVA02Family(VisionTransformerFamily):
     """mmpretrain's ``ViTEVA02`` (exactly that class)."""
 
     module_types = (ViTEVA02, )
-
-    def roots(self, model):
-        return [(name, module) for name, module in model.named_modules()
-                if type(module) is ViTEVA02]
+    exact_type = True
 
     def _check(self, name, root):
         for i, layer in enumerate(root.layers):

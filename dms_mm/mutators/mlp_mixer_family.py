@@ -18,15 +18,15 @@ from typing import Dict, List
 from mmpretrain.models.backbones import MlpMixer
 from torch import nn
 
-from dms_mm.dynamic_ops.depth import BlockInfo, BlockScale, BranchScaleHook, StageInfo
+from dms_mm.dynamic_ops.depth import BlockInfo, BranchScaleHook, StageInfo
 
 from .model_family import (
     FamilyStage,
     ModelFamily,
     StandInConv,
-    _free_dms_linear,
     channel,
     register_model_family,
+    scale_ffn_branch,
 )
 
 
@@ -41,13 +41,7 @@ def _hidden(prefix: str, ffn: nn.Module) -> Dict:
 def _scale_mixer_block(block: nn.Module, mutable, index: int, name: str) -> None:
     """``x + m * token_mix(...)``, then ``y + m * channel_mix(norm2(y))``."""
     block.token_mix.register_forward_hook(BranchScaleHook(mutable, index, f'{name}.token_mix'))
-    fc2 = block.channel_mix.layers[1]
-    if _free_dms_linear(fc2):  # then dropout and drop path only: linear maps
-        fc2.mask_outputs(BlockScale(mutable, index, f'{name}.channel_mix'))
-    else:
-        from dms_mm.dynamic_ops.depth import IdentityBranchScaleHook
-        block.channel_mix.register_forward_hook(
-            IdentityBranchScaleHook(mutable, index, f'{name}.channel_mix'), with_kwargs=True)
+    scale_ffn_branch(block.channel_mix, mutable, index, f'{name}.channel_mix')
 
 
 @register_model_family
@@ -55,17 +49,13 @@ class MlpMixerFamily(ModelFamily):
     """mmpretrain's ``MlpMixer`` (exactly that class)."""
 
     module_types = (MlpMixer, )
+    exact_type = True
 
-    def roots(self, model):
-        found = []
-        for name, module in model.named_modules():
-            if type(module) is MlpMixer:
-                if list(module.out_indices) != [module.num_layers - 1]:
-                    raise NotImplementedError(
-                        f'{name}: MlpMixer with out_indices={module.out_indices}: the family '
-                        'handles the output of the last layer')
-                found.append((name, module))
-        return found
+    def unsupported(self, name, root):
+        if list(root.out_indices) != [root.num_layers - 1]:
+            raise NotImplementedError(f'{name}: MlpMixer with out_indices={root.out_indices}: '
+                                      'the family handles the output of the last layer')
+        return None
 
     def stand_in(self, name, root):
         conv = root.patch_embed.projection

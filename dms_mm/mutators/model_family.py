@@ -20,9 +20,11 @@ model. :class:`VisionTransformerFamily` is the one dms_mm ships;
 :class:`DeclaredAttentionFamily` serves attention modules a config declares
 (``DMSMutator(attention=dict(types=...))``).
 """
+import logging
 from typing import Callable, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
 import torch
+from mmengine.logging import print_log
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils import LayerScale
 from mmpretrain.models.utils.attention import MultiheadAttention
@@ -82,15 +84,29 @@ class ModelFamily:
     #: its output carries its input's channels (:class:`StandInPassThrough`):
     #: :meth:`input_channels` lists the channels of both sides
     passes_channels: bool = False
+    #: match ``module_types`` exactly, not their subclasses (whose forwards may differ)
+    exact_type: bool = False
 
     def roots(self, model: nn.Module) -> List[Tuple[str, nn.Module]]:
         """The modules of the model this family handles (outermost only)."""
         found = []
         for name, module in model.named_modules():
-            if isinstance(module, self.module_types) and not any(
-                    name.startswith(r + '.') for r, _ in found):
+            matches = (type(module) in self.module_types if self.exact_type else
+                       isinstance(module, self.module_types))
+            if not matches or any(name.startswith(r + '.') for r, _ in found):
+                continue
+            reason = self.unsupported(name, module)
+            if reason is None:
                 found.append((name, module))
+            else:
+                print_log(f'{type(self).__name__}: {name} is left to the generic search: '
+                          f'{reason}', logger='current', level=logging.WARNING)
         return found
+
+    def unsupported(self, name: str, root: nn.Module) -> Optional[str]:
+        """Why this family leaves ``root`` to the generic search (the log
+        says so), or None. Raise ``NotImplementedError`` to refuse it."""
+        return None
 
     def stand_in(self, name: str, root: nn.Module) -> nn.Module:
         """What the tracer sees in place of ``root``: a :class:`StandInConv`
@@ -358,11 +374,18 @@ def _scale_transformer_layer(layer: nn.Module, mutable, index: int, name: str) -
         proj.mask_outputs(BlockScale(mutable, index, f'{name}.attn'))
     else:
         attn.register_forward_hook(BranchScaleHook(mutable, index, f'{name}.attn'))
+    scale_ffn_branch(ffn, mutable, index, f'{name}.ffn')
+
+
+def scale_ffn_branch(ffn: nn.Module, mutable, index: int, name: str) -> None:
+    """An mmcv ``FFN`` that adds its identity: ``identity + m * ffn(x)``, on
+    the weight of its last linear where only dropouts follow it, else by a
+    hook on its output."""
     fc2 = _last_linear_then_dropouts(getattr(ffn, 'layers', None))
     if _free_dms_linear(fc2) and getattr(ffn, 'add_identity', False):
-        fc2.mask_outputs(BlockScale(mutable, index, f'{name}.ffn'))
+        fc2.mask_outputs(BlockScale(mutable, index, name))
     else:
-        ffn.register_forward_hook(IdentityBranchScaleHook(mutable, index, f'{name}.ffn'),
+        ffn.register_forward_hook(IdentityBranchScaleHook(mutable, index, name),
                                   with_kwargs=True)
 
 

@@ -22,10 +22,8 @@ use it), taken before any downsampling, without an absolute position
 embedding. Other Swins are left to the generic search (depth only) and the
 log says why.
 """
-import logging
 from typing import List, Optional
 
-from mmengine.logging import print_log
 from mmpretrain.models.backbones import SwinTransformer
 from mmpretrain.models.utils.attention import WindowMSA
 from torch import nn
@@ -72,19 +70,11 @@ class SwinTransformerFamily(ModelFamily):
     docstring for what is searched)."""
 
     module_types = (SwinTransformer, )
+    exact_type = True
 
-    def roots(self, model):
-        found = []
-        for name, module in model.named_modules():
-            if type(module) is not SwinTransformer:
-                continue
-            reason = _unsupported(module)
-            if reason is None:
-                found.append((name, module))
-            else:
-                print_log(f'SwinTransformerFamily: {name} is left to the generic search (its '
-                          f'depth only): {reason}', logger='current', level=logging.WARNING)
-        return found
+    def unsupported(self, name, root):
+        reason = _unsupported(root)
+        return None if reason is None else f'{reason} (its depth only is searched)'
 
     def stand_in(self, name, root):
         conv = root.patch_embed.projection

@@ -28,13 +28,11 @@ from .model_family import (
 )
 
 
-class _ExactTypeFamily(ModelFamily):
-    """A family whose roots are modules of exactly ``module_types`` (a
-    subclass may compute something else)."""
+class _AttentionFamily(ModelFamily):
+    """A family of one attention module of exactly ``module_types`` (a
+    subclass may compute something else), traced as a linear."""
 
-    def roots(self, model):
-        return [(name, module) for name, module in model.named_modules()
-                if type(module) in self.module_types]
+    exact_type = True
 
     def stand_in(self, name, root):
         return StandInLinear(root.proj.in_features, root.proj.out_features)
@@ -44,7 +42,7 @@ class _ExactTypeFamily(ModelFamily):
 
 
 @register_model_family
-class GlobalSubsampledAttentionFamily(_ExactTypeFamily):
+class GlobalSubsampledAttentionFamily(_AttentionFamily):
     """Twins' ``GlobalSubsampledAttention``: heads, q/k and v dims, and the
     width of the tokens its strided convolution reduces."""
 
@@ -76,7 +74,7 @@ class GlobalSubsampledAttentionFamily(_ExactTypeFamily):
 
 
 @register_model_family
-class LocallyGroupedAttentionFamily(_ExactTypeFamily):
+class LocallyGroupedAttentionFamily(_AttentionFamily):
     """Twins' ``LocallyGroupedSelfAttention``: heads, q/k and v dims."""
 
     module_types = (LocallyGroupedSelfAttention, )
@@ -96,19 +94,15 @@ class ConditionalPositionEncodingFamily(ModelFamily):
 
     module_types = (ConditionalPositionEncoding, )
     passes_channels = True
+    exact_type = True
 
-    def roots(self, model):
-        found = []
-        for name, module in model.named_modules():
-            if type(module) is ConditionalPositionEncoding:
-                conv = module.proj
-                if module.stride != 1 or not (conv.groups == conv.in_channels
-                                              == conv.out_channels):
-                    raise NotImplementedError(
-                        f'{name}: a ConditionalPositionEncoding with stride {module.stride} or '
-                        'a convolution that is not depthwise changes the width; not handled')
-                found.append((name, module))
-        return found
+    def unsupported(self, name, root):
+        conv = root.proj
+        if root.stride != 1 or not conv.groups == conv.in_channels == conv.out_channels:
+            raise NotImplementedError(
+                f'{name}: a ConditionalPositionEncoding with stride {root.stride} or a '
+                'convolution that is not depthwise changes the width; not handled')
+        return None
 
     def stand_in(self, name, root):
         return StandInPassThrough()
