@@ -33,8 +33,9 @@ class DMSAlgorithm(BaseAlgorithm):
     """Differentiable Model Scaling around an OpenMMLab model.
 
     Exactly one target is given: ``target_flops_ratio`` (soft FLOPs over the
-    supernet's), ``target_flops`` or ``target_params`` (absolute counts at
-    the mutator's demo input), or with a ``latency_table``
+    supernet's), ``target_params_ratio``, ``target_flops`` or
+    ``target_params`` (absolute counts at the mutator's demo input), or with
+    a ``latency_table``
     ``target_latency`` (milliseconds) or ``target_latency_ratio``. The
     target of each iteration and the phase come from
     :class:`~dms_mm.engine.DMSSchedulerHook`, which must be in
@@ -52,6 +53,8 @@ class DMSAlgorithm(BaseAlgorithm):
         target_flops_ratio (float, optional): Final FLOPs over supernet FLOPs.
         target_flops (float, optional): Final FLOPs.
         target_params (float, optional): Final parameter count.
+        target_params_ratio (float, optional): Final params over supernet
+            params (the paper's target for Llama).
         target_latency (float, optional): Final latency in milliseconds, as
             the ``latency_table`` estimates it (see
             :class:`~dms_mm.resources.SoftLatencyEstimator`).
@@ -117,6 +120,7 @@ class DMSAlgorithm(BaseAlgorithm):
                  target_flops_ratio: Optional[float] = None,
                  target_flops: Optional[float] = None,
                  target_params: Optional[float] = None,
+                 target_params_ratio: Optional[float] = None,
                  target_latency: Optional[float] = None,
                  target_latency_ratio: Optional[float] = None,
                  latency_table: Optional[Union[str, Dict]] = None,
@@ -192,7 +196,7 @@ class DMSAlgorithm(BaseAlgorithm):
                              '--out TABLE.json)')
         self.target_kind, self.final_target_ratio = self._resolve_target(
             target_flops_ratio, target_flops, target_params, target_latency,
-            target_latency_ratio)
+            target_latency_ratio, target_params_ratio)
         self.max_params = None if max_params is None else float(max_params)
         if self.max_params is not None:
             smallest = self.smallest_reachable_ratio('params') * self.mutator.supernet_params
@@ -272,18 +276,21 @@ class DMSAlgorithm(BaseAlgorithm):
                 m.importance.copy_(importance)
         return float(resources[kind]) / mutator.supernet_resource(kind)
 
-    def _resolve_target(self, flops_ratio, flops, params, latency=None, latency_ratio=None):
+    def _resolve_target(self, flops_ratio, flops, params, latency=None, latency_ratio=None,
+                        params_ratio=None):
         given = {k: v for k, v in dict(target_flops_ratio=flops_ratio, target_flops=flops,
-                                       target_params=params, target_latency=latency,
+                                       target_params=params, target_params_ratio=params_ratio,
+                                       target_latency=latency,
                                        target_latency_ratio=latency_ratio).items()
                  if v is not None}
         if len(given) != 1:
             raise ValueError('DMSAlgorithm: give exactly one of target_flops_ratio, '
-                             'target_flops, target_params, target_latency, '
-                             f'target_latency_ratio; got {sorted(given) or "none"}')
+                             'target_flops, target_params, target_params_ratio, '
+                             'target_latency, target_latency_ratio; got '
+                             f'{sorted(given) or "none"}')
         key, value = next(iter(given.items()))
-        kind = dict(target_params='params', target_latency='latency',
-                    target_latency_ratio='latency').get(key, 'flops')
+        kind = dict(target_params='params', target_params_ratio='params',
+                    target_latency='latency', target_latency_ratio='latency').get(key, 'flops')
         supernet = self.mutator.supernet_resource(kind)
         ratio = float(value) if key.endswith('_ratio') else float(value) / supernet
         if not 0.0 < ratio <= 1.0:

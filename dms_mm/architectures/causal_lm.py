@@ -3,7 +3,9 @@ from typing import Dict, List, Optional, Union
 
 import torch
 from mmengine.model import BaseModel
-from mmrazor.registry import MODELS
+from mmrazor.models.task_modules.demo_inputs import default_demo_inputs as razor_demo_inputs
+from mmrazor.models.task_modules.demo_inputs.demo_inputs import BaseDemoInput
+from mmrazor.registry import MODELS, TASK_UTILS
 
 #: the model types HFCausalLM builds from a config dict: transformers' config and model
 #: classes by name
@@ -18,9 +20,9 @@ class HFCausalLM(BaseModel):
     Built from ``config`` (the keyword arguments of the transformers config
     class, for a model from scratch) or from ``pretrained`` (a local folder of
     ``save_pretrained``; nothing is downloaded). Batches are
-    ``dict(input_ids=LongTensor[B, T])`` (:class:`ShakespeareDataset` with
-    mmengine's ``default_collate``); the labels are the inputs, shifted inside
-    the model as transformers does.
+    ``dict(inputs=LongTensor[B, T])`` of token ids (:class:`ShakespeareDataset`
+    with mmengine's ``default_collate``); the labels are the inputs, shifted
+    inside the model as transformers does.
 
     Modes of ``forward``: ``'loss'`` gives ``dict(loss=...)``, the mean
     next-token cross-entropy; ``'predict'`` gives one dict per sequence with the
@@ -57,24 +59,54 @@ class HFCausalLM(BaseModel):
         else:
             self.model = model_class(getattr(transformers, config_name)(**dict(config)))
         self.model_type = model_type
+        #: the vocabulary of the demo inputs (kept here: a search's tracer swaps the model)
+        self.vocab_size = int(self.model.config.vocab_size)
 
     def init_weights(self) -> None:
         """Keep transformers' own initialisation (or the pretrained weights):
-        mmengine's default would re-initialise the linears."""
+        mmengine's default would re-initialise the linears. An ``init_cfg``
+        (``dict(type='Pretrained', checkpoint=...)``: a checkpoint of this
+        model trained by the runner) is applied."""
+        if self.init_cfg:
+            super().init_weights()
 
-    def forward(self, input_ids: torch.Tensor, data_samples=None,
+    def demo_inputs(self, shape, device=None, generator=None) -> torch.Tensor:
+        """Random token ids of ``shape`` (``(batch, tokens)``): what the
+        analyses of a search run this model on in place of an image."""
+        if len(shape) != 2:
+            raise ValueError(f'HFCausalLM: the demo input is (batch, tokens), got {tuple(shape)}')
+        ids = torch.randint(0, self.vocab_size, tuple(shape), generator=generator)
+        return ids if device is None else ids.to(device)
+
+    def forward(self, inputs: torch.Tensor, data_samples=None,
                 mode: str = 'tensor') -> Union[Dict[str, torch.Tensor], List[Dict], torch.Tensor]:
-        if input_ids.dim() != 2:
-            raise ValueError(f'HFCausalLM: input_ids must be [batch, tokens], got shape '
-                             f'{tuple(input_ids.shape)}')
+        if mode == 'tensor':  # (no check here: the channel tracer runs this mode symbolically)
+            return self.model(input_ids=inputs).logits
+        if inputs.dim() != 2:
+            raise ValueError(f'HFCausalLM: inputs must be token ids [batch, tokens], got shape '
+                             f'{tuple(inputs.shape)}')
         if mode == 'loss':
-            return dict(loss=self.model(input_ids=input_ids, labels=input_ids).loss)
-        logits = self.model(input_ids=input_ids).logits
-        if mode == 'tensor':
-            return logits
+            return dict(loss=self.model(input_ids=inputs, labels=inputs).loss)
+        logits = self.model(input_ids=inputs).logits
         if mode == 'predict':
             nll = torch.nn.functional.cross_entropy(
-                logits[:, :-1].flatten(0, 1).float(), input_ids[:, 1:].flatten(),
-                reduction='none').view(input_ids.shape[0], -1)
+                logits[:, :-1].flatten(0, 1).float(), inputs[:, 1:].flatten(),
+                reduction='none').view(inputs.shape[0], -1)
             return [dict(nll=float(row.sum()), tokens=row.numel()) for row in nll]
         raise ValueError(f'HFCausalLM: unknown mode {mode!r} (loss, predict or tensor)')
+
+
+@TASK_UTILS.register_module()
+class CausalLMDemoInput(BaseDemoInput):
+    """mmrazor's demo input of an :class:`HFCausalLM`: random token ids of the
+    demo shape (``(batch, tokens)``) in tensor mode. mmrazor's channel tracer
+    picks it by the model's type."""
+
+    default_shape = (1, 128)
+
+    def _get_data(self, model, input_shape, training):
+        return dict(inputs=model.demo_inputs(input_shape), data_samples=None, mode='tensor')
+
+
+razor_demo_inputs.default_demo_input_class[HFCausalLM] = CausalLMDemoInput
+razor_demo_inputs.default_demo_input_class.move_to_end(HFCausalLM, last=False)

@@ -148,7 +148,7 @@ def load_shakespeare(data_root: str = SHAKESPEARE_ROOT,
 @DATASETS.register_module()
 class ShakespeareDataset(BaseDataset):
     """Windows of ``block_size`` tokens of one split of the Shakespeare corpus,
-    for a causal language model: ``dict(input_ids=LongTensor[block_size])``
+    for a causal language model: ``dict(inputs=LongTensor[block_size])``
     (the model shifts them for its labels).
 
     Args:
@@ -196,4 +196,4 @@ class ShakespeareDataset(BaseDataset):
 
     def prepare_data(self, idx: int) -> dict:
         start = self.get_data_info(idx)['start']
-        return self.pipeline(dict(input_ids=self.tokens[start:start + self.block_size]))
+        return self.pipeline(dict(inputs=self.tokens[start:start + self.block_size]))

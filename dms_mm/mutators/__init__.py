@@ -21,3 +21,7 @@ __all__ = [
 if importlib.util.find_spec('mmyolo') is not None:  # YOLOv8's C2f
     from .c2f_family import C2fFamily  # noqa: F401
     __all__.append('C2fFamily')
+
+if importlib.util.find_spec('transformers') is not None:  # Llama
+    from .llama_family import LlamaFamily  # noqa: F401
+    __all__.append('LlamaFamily')

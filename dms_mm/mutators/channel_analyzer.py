@@ -99,6 +99,9 @@ def _reshaped_from(node) -> set:
 SHAPE_ONLY_MODULES = (AdaptivePadding, )
 
 
+_PLACEHOLDERS = ('input_placeholder', 'output_placeholder')
+
+
 class _StandInTracer(MMFxTracer):
     """mmrazor's tracer, with the tuple a :class:`StandInConv` returns traced
     as a tuple (one item per output), as a backbone's: a neck that checks for
@@ -107,12 +110,13 @@ class _StandInTracer(MMFxTracer):
     on its tokens alone (a feature-map shape is no channel input)."""
 
     def call_module(self, m, forward, args, kwargs):
-        if isinstance(m, (StandInLinear, StandInPassThrough)):
-            args, kwargs = args[:1], {}
+        if isinstance(m, (StandInLinear, StandInPassThrough)):  # (tokens given by name too)
+            args, kwargs = (args or tuple(kwargs.values()))[:1], {}
         out = super().call_module(m, forward, args, kwargs)
         if isinstance(m, StandInConv) and m.outputs is not None:
             return tuple(out[i] for i in range(len(m.outputs)))
-        return out
+        traced_output = getattr(m, 'traced_output', None)  # an output object around the tensor
+        return out if traced_output is None else traced_output(out)
 
 
 def opaque_parameter_holders(model: nn.Module, known: tuple) -> tuple:
@@ -433,6 +437,12 @@ class DMSChannelAnalyzer(ChannelAnalyzer):
                 rest[key] = cfg
                 continue
             width = cfg['init_args']['num_channels']
+            if all(c['name'] in roots or c['name'] in _PLACEHOLDERS for c in members):
+                # a family module that reads the model input or makes its output (a whole
+                # causal LM): the placeholders' widths are the tracer's guesses
+                width = max(c['end'] for c in members if c['name'] in roots)
+                members = [c if c['name'] in roots else dict(c, start=0, end=width)
+                           for c in members]
             merged = dict(input_related=[], output_related=[])
             for c in members:
                 if c['name'] not in roots:

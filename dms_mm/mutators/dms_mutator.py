@@ -49,6 +49,7 @@ from dms_mm.resources import (
 )
 from dms_mm.resources.latency_table import model_forward
 from dms_mm.resources.width import GatedWidth
+from dms_mm.utils.demo_inputs import demo_inputs
 
 from .channel_analyzer import untraced_parts
 from .model_family import families_for
@@ -381,7 +382,7 @@ class DMSMutator(ChannelMutator):
         """One forward of ``model`` on a random demo input, the same at every
         call (its tensor mode for an mmengine model), in eval mode, as a
         zero-argument callable returning the output."""
-        x = torch.rand(self.demo_input_shape, device=next(model.parameters()).device)
+        x = demo_inputs(model, self.demo_input_shape, next(model.parameters()).device)
         run = model_forward(model, x)
 
         def forward():
@@ -465,8 +466,10 @@ class DMSMutator(ChannelMutator):
                                       first_call=call == 0)
                 counter.batch_width = batch_width
                 counters.append((counter, block))
+        op_widths = {module: producer for family, root in self.family_roots
+                     for module, producer in family.op_widths(root, modules[root]).items()}
         for call in calls:  # ops called outside the layers
-            source = modules.get(call.source)
+            source = modules.get(op_widths.get(call.module, call.source))
             width = _widths(source)[1] if counter_type(source) is not None else None
             counters.append((FunctionalOpCounter(call.module, modules[call.module], call.op,
                                                  call.flops, call.calls, width),

@@ -150,6 +150,13 @@ class ModelFamily:
         its kept share."""
         return {}
 
+    def op_widths(self, name: str, root: nn.Module) -> Dict[str, str]:
+        """Modules whose ops called outside any layer (an attention's
+        ``scaled_dot_product_attention``) cost FLOPs in proportion to a
+        searched width: module name -> a layer whose output is that width
+        (the query projection, whose rows are the kept heads)."""
+        return {}
+
     def width_gates(self, name: str, root: nn.Module) -> Dict[str, Dict[Tuple[int, int], Tuple]]:
         """Input channel ranges of layers that exist only while a removable
         block is kept (a concatenation of block outputs): layer name ->

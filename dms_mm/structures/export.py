@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from dms_mm.resources.functional_ops import EXTRA_FLOP_HANDLES
+from dms_mm.utils.demo_inputs import demo_inputs
 
 from .static import to_static
 from .subnet import build_subnet, to_plain
@@ -28,7 +29,7 @@ def count_static(model: nn.Module, input_shape) -> Tuple[float, float]:
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    inputs = (torch.rand(tuple(input_shape), device=device), )
+    inputs = (demo_inputs(model, input_shape, device), )
     try:
         analyzer = FlopAnalyzer(model, inputs)
         analyzer.set_op_handle(**EXTRA_FLOP_HANDLES)
@@ -298,10 +299,13 @@ def export_subnet(algorithm, out_dir: str, model_cfg: Optional[Dict] = None,
                counted_supernet_params=supernet_params)
 
     write_export(out_dir, subnet, static)
+    kind = getattr(algorithm, 'target_kind', 'flops')
+    ratio = params / supernet_params if kind == 'params' else flops / supernet_flops
+    kind_name = 'params' if kind == 'params' else 'FLOPs'
     print_log(
         f'DMS export to {out_dir}: counted by mmengine, supernet {supernet_flops / 1e6:.3f} '
         f'MFLOPs / {supernet_params / 1e6:.4f} M params, static model {flops / 1e6:.3f} MFLOPs / '
-        f'{params / 1e6:.4f} M params (FLOPs ratio {flops / supernet_flops:.4f}, target '
+        f'{params / 1e6:.4f} M params ({kind_name} ratio {ratio:.4f}, target '
         f'{algorithm.final_target_ratio:.4f}); DMS soft count {res["soft_flops"] / 1e6:.3f} '
         f'MFLOPs / {res["soft_params"] / 1e6:.4f} M', logger=logger)
     return subnet

@@ -17,6 +17,7 @@ from torch import nn
 
 from dms_mm.resources import FunctionalOpCounter, MutableCounts, counter_type, record_functional_ops
 from dms_mm.resources.latency_table import model_forward
+from dms_mm.utils.demo_inputs import demo_inputs
 from dms_mm.utils.outputs import flat_tensors
 from dms_mm.utils.running_modules import running_modules
 
@@ -210,7 +211,7 @@ def check_export(architecture: nn.Module, mutator, seed: int = 0,
     model.eval()
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
-    x = torch.rand(mutator.demo_input_shape, generator=generator).to(device)
+    x = demo_inputs(model, mutator.demo_input_shape, device, generator)
     mutator.refresh_masks('hard')
     kept = _kept_outputs(model)
     expected_by_module, handles = _record_outputs(model, lambda name: name)

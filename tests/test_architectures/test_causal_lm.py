@@ -32,7 +32,7 @@ def test_a_train_step_through_mmengine_lowers_the_loss():
     from mmengine.optim import OptimWrapper
     model = _model(config=TINY)
     wrapper = OptimWrapper(torch.optim.AdamW(model.parameters(), lr=1e-2))
-    data = dict(input_ids=torch.arange(16).repeat(4, 1) % 8)
+    data = dict(inputs=torch.arange(16).repeat(4, 1) % 8)
     losses = [float(model.train_step(data, wrapper)['loss']) for _ in range(20)]
     assert losses[-1] < losses[0] - 1.0
     outputs = model.val_step(data)

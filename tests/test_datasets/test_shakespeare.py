@@ -77,11 +77,11 @@ def test_windows_of_a_split_as_a_config_builds_them(data_root, corpus):
     tokens = torch.from_numpy(corpus['tokens']['val'].astype('int64'))
     assert len(dataset) == (len(tokens) - 64) // 48 + 1
     for i in (0, 1, len(dataset) - 1):
-        window = dataset[i]['input_ids']
+        window = dataset[i]['inputs']
         assert window.dtype == torch.int64 and torch.equal(window, tokens[i * 48:i * 48 + 64])
     short = DATASETS.build(dict(type='ShakespeareDataset', _scope_='mmrazor', split='test',
                                 data_root=data_root, vocab_size=1024, num_windows=5))
-    assert len(short) == 5 and short[4]['input_ids'].shape == (128, )
+    assert len(short) == 5 and short[4]['inputs'].shape == (128, )
 
 
 def test_missing_texts_and_bad_settings_are_named(tmp_path, data_root):

@@ -1,5 +1,5 @@
 """Resource counters of the norms (BatchNorm, LayerNorm, GroupNorm,
-InstanceNorm) and of mmpretrain's LayerScale: per kept channel."""
+InstanceNorm, RMSNorm) and of mmpretrain's LayerScale: per kept channel."""
 import math
 
 from dms_mm.registry import RESOURCE_COUNTERS
@@ -62,10 +62,12 @@ class LayerNormCounter(_NormCounter):
         return math.prod(self.in_shape) // self.module.normalized_shape[-1]
 
 
-@RESOURCE_COUNTERS.register_module(name='LayerScale')
+@RESOURCE_COUNTERS.register_module(name=['LayerScale', 'DMSRMSNorm'])
 class LayerScaleCounter(_NormCounter):
-    """mmpretrain's ``LayerScale``: one parameter per channel; its product
-    costs no FLOPs in mmengine's count (``aten::mul`` is not counted)."""
+    """mmpretrain's ``LayerScale`` and an RMSNorm
+    (:class:`~dms_mm.dynamic_ops.rms_norm.DMSRMSNorm`): one parameter per
+    channel; mmengine counts none of their element-wise ops (``aten::mul`` and
+    the RMSNorm's mean square are not counted)."""
 
     PLAIN, AFFINE = 0, 0
 
@@ -91,3 +93,4 @@ class GroupNormCounter(_NormCounter):
 
     def _elements_per_channel(self) -> int:
         return math.prod(self.in_shape) // self.in_shape[1]
+
