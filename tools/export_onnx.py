@@ -26,7 +26,6 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import torch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
 
 import dms_mm  # noqa: E402,F401
 from dms_mm.resources.latency_table import device_name, median_ms  # noqa: E402
@@ -38,7 +37,7 @@ from dms_mm.structures.onnx_export import (  # noqa: E402
     onnx_difference,
     onnxruntime_session,
 )
-from dms_mm.utils import load_config  # noqa: E402
+from dms_mm.structures.retrained import load_retrained  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -63,53 +62,14 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def checkpoint_state(path: str):
-    """The weights to export from a checkpoint, and which they are."""
-    # weights_only stays on: dms_mm allow-lists what mmengine's checkpoints hold
-    checkpoint = torch.load(path, map_location='cpu')
-    if not isinstance(checkpoint, dict):
-        raise SystemExit(f'{path}: not a checkpoint (a {type(checkpoint).__name__})')
-    ema = checkpoint.get('ema_state_dict')
-    if ema:  # mmengine's EMAHook: 'module.'-prefixed averaged weights and a step count
-        return {k[len('module.'):]: v for k, v in ema.items()
-                if k.startswith('module.')}, 'the EMA weights'
-    state = checkpoint.get('state_dict', checkpoint)
-    return state, 'the weights'
-
-
-def build_model(cfg, checkpoint: str):
-    """The static model of a retrain config with the weights of ``checkpoint``."""
-    model_cfg = cfg.model
-    if model_cfg.get('type') not in ('DMSSubModel', 'mmrazor.DMSSubModel'):
-        raise SystemExit(f'model.type is {model_cfg.get("type")!r}: export_onnx takes a retrain '
-                         'config (DMSSubModel); export a search first with '
-                         'tools/export_subnet.py and use its retrain config')
-    model_cfg = dict(model_cfg, checkpoint=None, reset_params=True)
-    if 'data_preprocessor' in cfg:
-        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-    model = MODELS.build(model_cfg)
-    state, which = checkpoint_state(checkpoint)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    wrong = sorted(k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape))
-    if missing or wrong:
-        detail = (f'{len(missing)} missing (first: {missing[:3]})' if missing else
-                  f'{len(wrong)} of another shape (first: {wrong[0]}: '
-                  f'{tuple(state[wrong[0]].shape)} against {tuple(own[wrong[0]].shape)})')
-        raise SystemExit(f'{checkpoint}: {which} do not fit the pruned model of '
-                         f'{model_cfg["subnet"]}: {detail}')
-    model.load_state_dict({k: state[k] for k in own}, strict=True)
-    return model.eval(), which
-
-
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise SystemExit(f'checkpoint {args.checkpoint!r} does not exist')
     torch.set_num_threads(args.threads)
-    cfg = load_config(args.config, args.cfg_options)
-    init_default_scope(cfg.get('default_scope', 'mmrazor'))
-    model, which = build_model(cfg, args.checkpoint)
+    try:
+        cfg, model, which = load_retrained(args.config, args.checkpoint, args.cfg_options,
+                                           'export_onnx')
+    except ValueError as error:
+        raise SystemExit(str(error)) from error
     demo = list(load_subnet(cfg.model.subnet).get('demo_input') or (1, 3, 224, 224))
     shape = (args.batch, demo[1], *(args.shape or demo[2:]))
     inputs = torch.randn(*shape, generator=torch.Generator().manual_seed(0))

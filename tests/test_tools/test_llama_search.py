@@ -1,9 +1,11 @@
 """A Llama searched by DMS under a parameter target and finetuned, through
-tools/train.py: dense training, search, export, finetune of the export."""
+tools/train.py: dense training, search, export, finetune of the export, and
+tools/export_hf.py: the finetuned Llama as a folder transformers loads."""
 import json
 import re
 import subprocess
 
+import pytest
 import torch
 
 DENSE = 'configs/llama/llama-6l-h256_1xb16_shakespeare.py'
@@ -58,8 +60,18 @@ def test_a_llama_is_searched_to_a_params_target_exported_and_finetuned(
     static = torch.load(export / 'pruned.pth', map_location='cpu', weights_only=False)
     assert sum(v.numel() for v in static['state_dict'].values()) == res['static_params']
 
+    subnet_options = [*_small('model.architecture'), f'model.subnet={export / "subnet.json"}']
     out = _run([python_exe, 'tools/train.py', FINETUNE, '--work-dir', str(finetune),
-                '--cfg-options', *_small('model.architecture'), *_steps(4), *DATA,
-                f'model.subnet={export / "subnet.json"}',
+                '--cfg-options', *subnet_options, *_steps(4), *DATA,
                 f'model.checkpoint={export / "pruned.pth"}'], repo_root)
     assert re.search(r'Iter\(val\) \[\d+/\d+\]\s+lm/perplexity: [\d.]+', out)
+
+    folder = tmp_path / 'hf'
+    out = _run([python_exe, 'tools/export_hf.py', FINETUNE, str(finetune / 'iter_4.pth'),
+                '--out', str(folder), '--cfg-options', *subnet_options], repo_root)
+    found = re.search(r'export_hf: .* a (\w+) folder, (\w+) with ([\d.]+) M params; reloaded '
+                      r'without dms_mm \(imported: False\), its logits differ from the pruned '
+                      r"model's by ([\d.e+-]+)", out)
+    assert found, out[-3000:]
+    assert float(found.group(3)) * 1e6 == pytest.approx(res['static_params'], abs=50)
+    assert float(found.group(4)) <= 1e-4
