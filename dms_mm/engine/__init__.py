@@ -1,7 +1,8 @@
 from .hooks import ArchitectureHook, ChannelsLastHook, DMSExportHook, DMSPlotHook, DMSSchedulerHook
 from .optimizers import DMSOptimWrapperConstructor
+from .strategies import DMSFSDPStrategy, full_parameters
 
 __all__ = [
-    'ArchitectureHook', 'ChannelsLastHook', 'DMSExportHook', 'DMSOptimWrapperConstructor',
-    'DMSPlotHook', 'DMSSchedulerHook'
+    'ArchitectureHook', 'ChannelsLastHook', 'DMSExportHook', 'DMSFSDPStrategy',
+    'DMSOptimWrapperConstructor', 'DMSPlotHook', 'DMSSchedulerHook', 'full_parameters'
 ]

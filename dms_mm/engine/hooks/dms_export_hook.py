@@ -9,6 +9,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmrazor.registry import HOOKS
 
+from dms_mm.engine.strategies.dms_fsdp_strategy import full_parameters
 from dms_mm.structures import architecture_config, build_subnet, export_subnet, resolve_divisor
 
 
@@ -70,8 +71,9 @@ class DMSExportHook(Hook):
                     f'was written to {out_dir}')
             runner.logger.info(f'DMSExportHook: all {len(digests)} ranks agree on the searched '
                                f'structure (SHA-256 {digests[0][:16]})')
-        if is_main_process():
-            export_subnet(algorithm, out_dir, architecture_config(runner.cfg),
-                          divisor=self.divisor, scale=self.scale_to_target,
-                          logger=runner.logger)
-        barrier()
+        with full_parameters(runner.model):  # (FSDP: every rank gathers the weights)
+            if is_main_process():
+                export_subnet(algorithm, out_dir, architecture_config(runner.cfg),
+                              divisor=self.divisor, scale=self.scale_to_target,
+                              logger=runner.logger)
+            barrier()
