@@ -150,3 +150,17 @@ def shapes_options(root, train_dataset='train_dataloader.dataset'):
     return [f'{train_dataset}.data_root={root}/', f'val_dataloader.dataset.data_root={root}/',
             f'test_dataloader.dataset.data_root={root}/', f'val_evaluator.ann_file={ann_file}',
             f'test_evaluator.ann_file={ann_file}']
+
+
+#: a small Llama of the shape of configs/llama's: 2 layers, hidden 64, 4 query heads in 2 groups
+LLAMA_SMALL = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2)
+#: few windows, small batches, frequent logs
+LLAMA_DATA = ['train_dataloader.batch_size=4', 'val_dataloader.dataset.num_windows=8',
+              'default_hooks.logger.interval=2']
+
+
+def llama_small(prefix: str):
+    """``--cfg-options`` that make the Llama config at ``prefix`` (``model``,
+    ``model.architecture``) :data:`LLAMA_SMALL`."""
+    return [f'{prefix}.config.{k}={v}' for k, v in LLAMA_SMALL.items()]

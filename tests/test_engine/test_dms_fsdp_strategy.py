@@ -10,29 +10,22 @@ import json
 
 import torch
 
-from dms_search_runs import run
+from dms_search_runs import LLAMA_DATA, llama_small, run
 from dms_test_utils import free_port
 
 SEARCH = 'configs/dms/llama/dms_llama-6l-h256_search_shakespeare.py'
 DENSE = 'configs/llama/llama-6l-h256_1xb16_shakespeare.py'
-SMALL = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2)
-DATA = ['train_dataloader.batch_size=4', 'val_dataloader.dataset.num_windows=8',
-        'default_hooks.logger.interval=2']
 
-
-def _small(prefix):
-    return [f'{prefix}.config.{k}={v}' for k, v in SMALL.items()]
 
 
 def test_a_llama_search_under_fsdp_exports_the_full_weights(repo_root, python_exe, tmp_path):
     dense, search = tmp_path / 'dense', tmp_path / 'search'
     run([python_exe, 'tools/train.py', DENSE, '--work-dir', str(dense), '--cfg-options',
-         *_small('model'), 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
-         'default_hooks.checkpoint.interval=2', *DATA], cwd=repo_root)
+         *llama_small('model'), 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2', *LLAMA_DATA], cwd=repo_root)
     _, output = run(
         ['bash', 'tools/dist_train.sh', SEARCH, '2', '--work-dir', str(search), '--cfg-options',
-         *_small('model.architecture'), *DATA, 'train_cfg.max_iters=12',
+         *llama_small('model.architecture'), *LLAMA_DATA, 'train_cfg.max_iters=12',
          'train_cfg.val_interval=12', 'default_hooks.checkpoint.interval=12',
          f'model.architecture.init_cfg.checkpoint={dense / "iter_2.pth"}',
          'runner_type=FlexibleRunner', 'strategy.type=DMSFSDPStrategy',

@@ -8,18 +8,12 @@ import subprocess
 import pytest
 import torch
 
+from dms_search_runs import LLAMA_DATA, llama_small
+
 DENSE = 'configs/llama/llama-6l-h256_1xb16_shakespeare.py'
 SEARCH = 'configs/dms/llama/dms_llama-6l-h256_search_shakespeare.py'
 FINETUNE = 'configs/dms/llama/dms_llama-6l-h256_finetune_shakespeare.py'
-#: a small Llama of the same shape of config: 2 layers, hidden 64, 4 query heads in 2 groups
-SMALL = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=2)
-DATA = ['train_dataloader.batch_size=4', 'val_dataloader.dataset.num_windows=8',
-        'default_hooks.logger.interval=2']
 
-
-def _small(prefix):
-    return [f'{prefix}.config.{k}={v}' for k, v in SMALL.items()]
 
 
 def _steps(n):
@@ -37,9 +31,10 @@ def test_a_llama_is_searched_to_a_params_target_exported_and_finetuned(
         repo_root, python_exe, tmp_path):
     dense, search, finetune = tmp_path / 'dense', tmp_path / 'search', tmp_path / 'finetune'
     _run([python_exe, 'tools/train.py', DENSE, '--work-dir', str(dense), '--cfg-options',
-          *_small('model'), *_steps(4), 'default_hooks.checkpoint.interval=4', *DATA], repo_root)
+          *llama_small('model'), *_steps(4), 'default_hooks.checkpoint.interval=4',
+          *LLAMA_DATA], repo_root)
     out = _run([python_exe, 'tools/train.py', SEARCH, '--work-dir', str(search), '--cfg-options',
-                *_small('model.architecture'), *_steps(24), *DATA,
+                *llama_small('model.architecture'), *_steps(24), *LLAMA_DATA,
                 f'model.architecture.init_cfg.checkpoint={dense / "iter_4.pth"}'], repo_root)
     assert f'load model from: {dense / "iter_4.pth"}' in out
     summary = out[out.index('DMSMutator summary'):]
@@ -60,9 +55,9 @@ def test_a_llama_is_searched_to_a_params_target_exported_and_finetuned(
     static = torch.load(export / 'pruned.pth', map_location='cpu', weights_only=False)
     assert sum(v.numel() for v in static['state_dict'].values()) == res['static_params']
 
-    subnet_options = [*_small('model.architecture'), f'model.subnet={export / "subnet.json"}']
+    subnet_options = [*llama_small('model.architecture'), f'model.subnet={export / "subnet.json"}']
     out = _run([python_exe, 'tools/train.py', FINETUNE, '--work-dir', str(finetune),
-                '--cfg-options', *subnet_options, *_steps(4), *DATA,
+                '--cfg-options', *subnet_options, *_steps(4), *LLAMA_DATA,
                 f'model.checkpoint={export / "pruned.pth"}'], repo_root)
     assert re.search(r'Iter\(val\) \[\d+/\d+\]\s+lm/perplexity: [\d.]+', out)
 
