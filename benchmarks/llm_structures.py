@@ -26,6 +26,7 @@ from torch import nn
 
 from dms_mm.structures import build_subnet, scale_to_target, to_static
 from dms_mm.structures.export import count_static, write_export
+from dms_mm.structures.subnet import to_plain
 
 
 def _units(mutator, kind: str) -> List:
@@ -166,14 +167,24 @@ def shortgpt_structure(model: nn.Module, mutator, batches: Iterable[torch.Tensor
     raise ValueError(f'shortgpt_structure: no number of layers reaches {target}')
 
 
-def write_pruned(model: nn.Module, mutator, architecture: Dict, target: float,
-                 out_dir: str, method: Dict) -> Dict:
+def write_pruned(model: nn.Module, mutator, info: Dict, target: float, out_dir: str,
+                 method: Dict) -> Dict:
     """Write the mutator's structure as ``subnet.json`` and the model's weights,
     sliced to it, as ``pruned.pth`` (what a DMS export writes), with mmengine's
-    count of the static model; ``model`` itself is left as it is."""
-    subnet = build_subnet(mutator, architecture, target)
+    count of the static model; ``model`` itself is left as it is.
+
+    Args:
+        info (dict): What :func:`benchmarks.subnets.prepared_supernet` gives:
+            the architecture and mutator configs and mmengine's count of the
+            supernet.
+    """
+    subnet = build_subnet(mutator, info['architecture'], target)
+    subnet['mutator'] = to_plain(info['mutator'])
     static = to_static(model, mutator)
     flops, params = count_static(static, mutator.demo_input_shape)
-    subnet['resources'].update(static_flops=flops, static_params=params, method=method)
+    subnet['resources'].update(static_flops=flops, static_params=params,
+                               counted_supernet_flops=info['counted_supernet_flops'],
+                               counted_supernet_params=info['counted_supernet_params'],
+                               method=method)
     write_export(out_dir, subnet, static)
     return subnet

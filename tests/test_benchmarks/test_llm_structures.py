@@ -81,9 +81,12 @@ def test_shortgpt_removes_the_layers_of_lowest_influence(prepared):
 def test_a_structure_is_written_with_the_dense_weights(prepared, tmp_path):
     model, mutator = copy.deepcopy(prepared)
     uniform_structure(mutator, 0.7)
-    subnet = write_pruned(model, mutator, ARCH, 0.7, str(tmp_path), dict(name='uniform'))
-    assert subnet['resources']['static_params'] / sum(
-        p.numel() for p in MODELS.build(ARCH).parameters()) <= 0.7
+    info = dict(architecture=ARCH, mutator=dict(parse_cfg=dict(mutator.parse_cfg)),
+                counted_supernet_flops=mutator.supernet_flops,
+                counted_supernet_params=mutator.supernet_params)
+    subnet = write_pruned(model, mutator, info, 0.7, str(tmp_path), dict(name='uniform'))
+    assert subnet['resources']['static_params'] / mutator.supernet_params <= 0.7
+    assert subnet['mutator']['parse_cfg']['tracer_type'] == 'FxTracer'
     assert load_subnet(str(tmp_path / 'subnet.json'))['units']
     pruned = torch.load(tmp_path / 'pruned.pth', map_location='cpu')['state_dict']
     unit = next(u for u in mutator.searchable_units if u.name.startswith(
