@@ -946,13 +946,19 @@ def main(argv=None) -> str:
     header = (f'## {time.strftime("%Y-%m-%d")}: `{command}`\n\nMachine: {machine()}; '
               f'{args.jobs} run(s) at a time, {comparison.threads} thread(s) each. '
               f'{elapsed:.0f} minutes for the runs not already recorded.\n\n')
-    with open(osp.join(comparison.work_dir, 'report.md'), 'w') as f:
-        f.write(header + text + '\n')
-    if args.results:
-        with open(args.results, 'a') as f:
-            f.write('\n' + header + text + '\n')
-    print('\n' + text, flush=True)
+    publish(header + text + '\n', comparison.work_dir, args.results)
     return text
+
+
+def publish(text: str, work_dir: str, results: Optional[str] = None) -> None:
+    """Write a report to ``work_dir/report.md``, append it to ``results`` (a
+    markdown file such as ``benchmarks/RESULTS.md``) where given, and print it."""
+    with open(osp.join(work_dir, 'report.md'), 'w') as f:
+        f.write(text)
+    if results:
+        with open(results, 'a') as f:
+            f.write('\n' + text)
+    print('\n' + text, flush=True)
 
 
 if __name__ == '__main__':

@@ -33,7 +33,14 @@ from typing import Dict, List
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.compare import Comparison, RunFailed, machine, mean_std, run_tool  # noqa: E402
+from benchmarks.compare import (  # noqa: E402
+    Comparison,
+    RunFailed,
+    machine,
+    mean_std,
+    publish,
+    run_tool,
+)
 
 DETECTORS = dict(
     yolov8=dict(name='YOLOv8-n', family='configs/dms/yolov8/dms_yolov8-n_{}_shapes.py'),
@@ -193,12 +200,7 @@ def main(argv=None):
                                       f'bbox mAP {record["bbox_map"]:.3f}'), flush=True)
     command = 'python benchmarks/detectors.py ' + ' '.join(argv or sys.argv[1:])
     text = report(records, args.detectors, args.seeds, target, command.strip())
-    with open(osp.join(args.work_dir, 'report.md'), 'w') as f:
-        f.write(text)
-    if args.results:
-        with open(args.results, 'a') as f:
-            f.write('\n' + text)
-    print(text)
+    publish(text, args.work_dir, args.results)
 
 
 if __name__ == '__main__':

@@ -45,7 +45,7 @@ from typing import Dict, List, Optional
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks.compare import RunFailed, machine, mean_std, run_tool  # noqa: E402
+from benchmarks.compare import RunFailed, machine, mean_std, publish, run_tool  # noqa: E402
 
 DENSE_CONFIG = 'configs/llama/llama-6l-h256_1xb16_shakespeare.py'
 SEARCH_CONFIG = 'configs/dms/llama/dms_llama-6l-h256_search_shakespeare.py'
@@ -262,12 +262,7 @@ def main(argv=None):
                         f' at {record["params_ratio"]:.4f} of the params'), flush=True)
     command = 'python benchmarks/llm_compare.py ' + ' '.join(argv or sys.argv[1:])
     text = report(comparison, args.methods, args.targets, args.seeds, command.strip())
-    with open(osp.join(comparison.work_dir, 'report.md'), 'w') as f:
-        f.write(text)
-    if args.results:
-        with open(args.results, 'a') as f:
-            f.write('\n' + text)
-    print(text)
+    publish(text, comparison.work_dir, args.results)
 
 
 if __name__ == '__main__':
