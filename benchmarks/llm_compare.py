@@ -8,7 +8,9 @@ its checkpoint ``--dense``), every method prunes to the same parameter ratio
 method      what runs
 ==========  ===================================================================
 dms         the DMS search (DMSp: weights and structure, ``--search-iters``),
-            then the export finetuned ``--finetune-iters``
+            its export scaled onto the target as ``compare.py``'s (the resource
+            loss may stop short of it in a short search), then finetuned
+            ``--finetune-iters``
 uniform     every layer the same share of its GQA groups and FFN width
             (:func:`benchmarks.llm_structures.uniform_structure`), finetuned
             ``search + finetune`` iterations
@@ -18,6 +20,13 @@ taylor      LLM-Pruner's one-shot first-order Taylor importance
 shortgpt    ShortGPT's layer removal by block influence
             (:func:`~benchmarks.llm_structures.shortgpt_structure`), finetuned
             as uniform
+dms_structure  the diagnosis: the structure of the ``dms`` run of the same
+            target and seed, with the dense weights, finetuned as uniform (the
+            structure DMS finds, apart from the weights its search trains)
+torch_pruning  Torch-Pruning's LLM recipe (hidden size, heads and FFN by one
+            ratio, L2 magnitude;
+            :func:`~benchmarks.llm_structures.torch_pruning_structure`),
+            finetuned as uniform
 ==========  ===================================================================
 
 Every finetune is ``configs/dms/llama/dms_llama-6l-h256_finetune_shakespeare.py``
@@ -50,7 +59,7 @@ from benchmarks.compare import RunFailed, machine, mean_std, publish, run_tool  
 DENSE_CONFIG = 'configs/llama/llama-6l-h256_1xb16_shakespeare.py'
 SEARCH_CONFIG = 'configs/dms/llama/dms_llama-6l-h256_search_shakespeare.py'
 FINETUNE_CONFIG = 'configs/dms/llama/dms_llama-6l-h256_finetune_shakespeare.py'
-METHODS = ('dms', 'uniform', 'taylor', 'shortgpt')
+METHODS = ('dms', 'uniform', 'taylor', 'shortgpt', 'torch_pruning', 'dms_structure')
 
 
 def last_perplexity(output: str, split: str = 'test') -> float:
@@ -127,6 +136,7 @@ class LLMComparison:
                   *self._options('model.architecture'),
                   f'model.architecture.init_cfg.checkpoint={self.dense}',
                   f'model.target_params_ratio={target}', f'randomness.seed={seed}',
+                  'custom_hooks.1.scale_to_target=True',  # every method at the target
                   *iteration_options(self.search_iters)], osp.join(tag, 'search.log'))
         return osp.join(search, 'dms_export'), self.finetune_iters
 
@@ -156,6 +166,14 @@ class LLMComparison:
         batches = [torch.stack([data[i]['inputs'] for i in pick]) for pick in picks]
         if method == 'uniform':
             reached = llm_structures.uniform_structure(mutator, target)
+        elif method == 'torch_pruning':
+            reached = llm_structures.torch_pruning_structure(model, mutator, target)
+        elif method == 'dms_structure':
+            from dms_mm.structures import apply_subnet, load_subnet
+            apply_subnet(mutator, load_subnet(osp.join(
+                self.work_dir, f'dms_t{target}_seed{seed}', 'search', 'dms_export',
+                'subnet.json')))
+            reached = float(mutator.soft_resources()['params']) / mutator.supernet_params
         else:
             reached = getattr(llm_structures, f'{method}_structure')(model, mutator, batches,
                                                                       target)
@@ -172,6 +190,12 @@ class LLMComparison:
 
     def _shortgpt(self, tag, target, seed):
         return self._baseline(tag, target, seed, 'shortgpt')
+
+    def _torch_pruning(self, tag, target, seed):
+        return self._baseline(tag, target, seed, 'torch_pruning')
+
+    def _dms_structure(self, tag, target, seed):
+        return self._baseline(tag, target, seed, 'dms_structure')
 
     def _finetune_and_test(self, tag, subnet_dir, iterations, seed) -> Dict:
         finetune = osp.join(tag, 'finetune')

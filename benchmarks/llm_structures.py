@@ -15,11 +15,17 @@ the layers), so that every method exports and finetunes through the same
   block influence, ``1 - cos(x_in, x_out)`` of its input and output hidden
   states averaged over the calibration tokens; the layers of lowest influence
   go until the parameters are at most the target; the widths stay.
+* :func:`torch_pruning_structure`: Torch-Pruning's LLM recipe (its
+  ``examples/LLMs/prune_llm.py``): one pruning ratio for the hidden size, every
+  FFN and the heads, local L2-magnitude group importance, widths rounded to 4;
+  the ratio is the smallest that reaches the target, and the head ratio is
+  rounded down to whole GQA groups, as its readme asks for a loadable model.
 
 :func:`write_pruned` writes ``subnet.json`` and the pruned weights (the dense
 model's, sliced), as a DMS export does.
 """
-from typing import Dict, Iterable, List
+import copy
+from typing import Dict, Iterable, List, Set, Tuple
 
 import torch
 from torch import nn
@@ -165,6 +171,122 @@ def shortgpt_structure(model: nn.Module, mutator, batches: Iterable[torch.Tensor
         if reached <= target:
             return reached
     raise ValueError(f'shortgpt_structure: no number of layers reaches {target}')
+
+
+class GQAGroupsBroken(ValueError):
+    """Torch-Pruning removed query heads without their key/value head."""
+
+
+def tp_prune(causal_lm: nn.Module, ratio: float, head_ratio: float
+             ) -> Tuple[Dict[str, Set[int]], nn.Module]:
+    """Torch-Pruning's LLM recipe at ``ratio`` (and ``head_ratio`` of the
+    heads) on a plain copy of a transformers causal LM: the output channels it
+    removes, by module name (in the dense model's numbering), and the copy it
+    pruned."""
+    import torch_pruning as tp
+
+    config = causal_lm.config
+    # a plain transformers model with the same weights (the DMS ops' masks
+    # are loops Torch-Pruning's graph does not close)
+    model = type(causal_lm)(copy.deepcopy(config)).eval()
+    model.load_state_dict({k: v for k, v in causal_lm.state_dict().items()
+                           if k in model.state_dict()}, strict=True)
+    num_heads = {}
+    for name, module in model.named_modules():
+        if name.endswith('self_attn'):
+            num_heads[module.q_proj] = config.num_attention_heads
+            num_heads[module.k_proj] = config.num_key_value_heads
+            num_heads[module.v_proj] = config.num_key_value_heads
+    # use_cache=False: transformers 5's cache concatenates the keys onto an
+    # empty tensor, a loop in which Torch-Pruning 1.6's graph never closes
+    inputs = dict(input_ids=torch.arange(8).view(1, 8) % config.vocab_size, use_cache=False)
+    with torch.enable_grad():  # (its graph is traced by autograd)
+        pruner = tp.pruner.BasePruner(
+            model, example_inputs=inputs,
+            importance=tp.importance.GroupMagnitudeImportance(p=2, group_reduction='mean'),
+            global_pruning=False, output_transform=lambda output: output.logits,
+            pruning_ratio=ratio, ignored_layers=[model.lm_head], num_heads=num_heads,
+            prune_num_heads=True, prune_head_dims=False, head_pruning_ratio=head_ratio,
+            round_to=4)
+        names = {module: name for name, module in model.named_modules()}
+        pruned: Dict[str, Set[int]] = {}
+        for group in pruner.step(interactive=True):
+            for dep, idxs in group:
+                module = dep.target.module
+                if module in names and pruner.DG.is_out_channel_pruning_fn(dep.handler):
+                    pruned.setdefault(names[module], set()).update(int(i) for i in idxs)
+            group.prune()
+    return pruned, model
+
+
+def _tp_kept(unit, pruned: Dict[str, Set[int]], config) -> Tuple[List[int], str]:
+    """The elements of a DMS unit that Torch-Pruning keeps: hidden channels,
+    FFN channels, or a layer's GQA groups (whose heads it must remove whole)."""
+    name = next(channel.name for channel in unit.output_related if channel.name.endswith(
+        ('embed_tokens', 'q_proj', 'gate_proj'))).split('.', 1)[1]  # HFCausalLM.model.<name>
+    if not name.endswith('q_proj'):
+        gone = pruned.get(name, set())
+        return [i for i in range(unit.num_channels) if i not in gone], name
+    head_dim = getattr(config, 'head_dim', None) or (
+        config.hidden_size // config.num_attention_heads)
+    per_group = config.num_attention_heads // config.num_key_value_heads
+    gone_q = {i // head_dim for i in pruned.get(name, set())}
+    gone_kv = {i // head_dim for i in pruned.get(name.replace('q_proj', 'k_proj'), set())}
+    if gone_q != {h for h in range(config.num_attention_heads) if h // per_group in gone_kv}:
+        raise GQAGroupsBroken(f'torch_pruning_structure: {name}: Torch-Pruning removed query heads '
+                         f'{sorted(gone_q)} and key/value heads {sorted(gone_kv)}, not whole '
+                         'GQA groups')
+    return [g for g in range(unit.num_channels) if g not in gone_kv], name
+
+
+@torch.no_grad()
+def set_tp_structure(mutator, pruned: Dict[str, Set[int]], config) -> None:
+    """Set on ``mutator`` the structure :func:`tp_prune` left (its removed
+    output channels ``pruned``; ``config``: the transformers config)."""
+    for unit in mutator.searchable_units:
+        kept, _ = _tp_kept(unit, pruned, config)
+        unit.mutable_channel.set_kept(kept)
+
+
+@torch.no_grad()
+def torch_pruning_structure(model: nn.Module, mutator, target: float,
+                            steps: int = 12) -> float:
+    """Torch-Pruning's LLM pruning (hidden size, heads and FFN by one ratio,
+    L2 magnitude, local) at the smallest ratio whose params ratio is at most
+    ``target``, found by bisection, set on ``mutator``; the ratio reached.
+
+    The head ratio is the ratio rounded down to a multiple of
+    ``num_key_value_heads / num_attention_heads``, so that whole GQA groups
+    go (Torch-Pruning's readme: otherwise transformers cannot load it).
+    Where Torch-Pruning still removes query heads without their key/value
+    head (1.6.1 does, on the small Llama), the heads stay whole at that ratio.
+    """
+    causal_lm = model.model
+    config = causal_lm.config
+    kv_heads = config.num_key_value_heads
+    supernet = mutator.supernet_params
+    _first_elements(mutator.dms_mutables())
+
+    def apply(ratio: float) -> float:
+        try:
+            pruned, _ = tp_prune(causal_lm, ratio, int(ratio * kv_heads) / kv_heads)
+            set_tp_structure(mutator, pruned, config)
+        except GQAGroupsBroken:
+            pruned, _ = tp_prune(causal_lm, ratio, 0.0)
+            set_tp_structure(mutator, pruned, config)
+        return float(mutator.soft_resources()['params']) / supernet
+
+    low, high = 0.0, 0.95
+    if apply(high) > target:
+        raise ValueError(f'torch_pruning_structure: even pruning ratio {high} does not '
+                         f'reach {target} of the params')
+    for _ in range(steps):
+        middle = (low + high) / 2
+        if apply(middle) <= target:
+            high = middle
+        else:
+            low = middle
+    return apply(high)
 
 
 def write_pruned(model: nn.Module, mutator, info: Dict, target: float, out_dir: str,
