@@ -168,3 +168,19 @@ def growing_latency_table(table, unit=1e-4):
               for name, layer in table.layers.items()}
     meta = {k: v for k, v in table.meta.items() if k != 'calibration'}
     return LatencyTable(meta, layers)
+
+
+def save_tiny_tokenizer(folder, text: str, vocab_size: int = 256) -> int:
+    """Train a byte-level BPE on ``text`` and save it as a transformers
+    tokenizer folder (what ``AutoTokenizer.from_pretrained`` reads); its
+    vocabulary size."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([text], trainers.BpeTrainer(vocab_size=vocab_size,
+                                                        special_tokens=['<s>']))
+    PreTrainedTokenizerFast(tokenizer_object=tok, bos_token='<s>').save_pretrained(str(folder))
+    return tok.get_vocab_size()

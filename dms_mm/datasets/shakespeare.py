@@ -27,8 +27,9 @@ from typing import Dict, List, Optional
 
 import numpy as np
 import torch
-from mmengine.dataset import BaseDataset
 from mmrazor.registry import DATASETS
+
+from .token_windows import TokenWindowsDataset
 
 SHAKESPEARE_ROOT = 'data/shakespeare'
 SHAKESPEARE_SPLITS = ('train', 'val', 'test')
@@ -146,7 +147,7 @@ def load_shakespeare(data_root: str = SHAKESPEARE_ROOT,
 
 
 @DATASETS.register_module()
-class ShakespeareDataset(BaseDataset):
+class ShakespeareDataset(TokenWindowsDataset):
     """Windows of ``block_size`` tokens of one split of the Shakespeare corpus,
     for a causal language model: ``dict(inputs=LongTensor[block_size])``
     (the model shifts them for its labels).
@@ -171,13 +172,9 @@ class ShakespeareDataset(BaseDataset):
                  vocab_size: int = 4096, num_windows: Optional[int] = None, **kwargs) -> None:
         if split not in SHAKESPEARE_SPLITS:
             raise ValueError(f'split must be one of {SHAKESPEARE_SPLITS}, got {split!r}')
-        if block_size < 2:
-            raise ValueError(f'block_size must be at least 2, got {block_size}')
-        self.split, self.block_size = split, block_size
-        self.stride = block_size if stride is None else stride
-        if self.stride < 1:
-            raise ValueError(f'stride must be positive, got {self.stride}')
-        self.vocab_size, self.num_windows = vocab_size, num_windows
+        self.split = split
+        self._init_windows(block_size, stride, num_windows)
+        self.vocab_size = vocab_size
         self.corpus = load_shakespeare(data_root, vocab_size)
         self.tokens = torch.from_numpy(self.corpus['tokens'][split].astype(np.int64))
         super().__init__(data_root=data_root, **kwargs)
@@ -186,14 +183,3 @@ class ShakespeareDataset(BaseDataset):
     def tokenizer_file(self) -> str:
         """The JSON file of the tokenizer (``tokenizers.Tokenizer.from_file``)."""
         return self.corpus['tokenizer']
-
-    def load_data_list(self) -> List[dict]:
-        last = len(self.tokens) - self.block_size
-        starts = range(0, last + 1, self.stride)
-        if self.num_windows is not None:
-            starts = starts[:self.num_windows]
-        return [dict(start=s) for s in starts]
-
-    def prepare_data(self, idx: int) -> dict:
-        start = self.get_data_info(idx)['start']
-        return self.pipeline(dict(inputs=self.tokens[start:start + self.block_size]))
