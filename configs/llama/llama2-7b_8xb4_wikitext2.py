@@ -33,9 +33,10 @@ test_evaluator = val_evaluator
 
 runner_type = 'FlexibleRunner'
 # The model is one FSDP unit: a DMS export copies the model, which nested FSDP units
-# (one per decoder layer) do not allow. Checkpoints are mmengine's default, FSDP-local
-# shards; state_dict_cfg='full' crashed the gathering on 2 CPU processes (gloo) here and is
-# untested on GPUs.
+# (one per decoder layer) do not allow. Checkpoints are mmengine's default, one shard per
+# rank (they resume; tools/export_hf.py cannot read them). On GPUs,
+# `--cfg-options strategy.state_dict_cfg=full` writes whole checkpoints; untested here,
+# where the gathering crashed (SIGSEGV) on CPU processes (gloo).
 strategy = dict(type='FSDPStrategy')
 optim_wrapper = dict(
     optimizer=dict(type='AdamW', lr=1e-5, betas=(0.9, 0.95), weight_decay=0.0),
