@@ -243,8 +243,11 @@ def report(comparison: LLMComparison, methods, targets, seeds, command: str) -> 
             val = mean_std([r['val_perplexity'] for r in runs])
             ratio = mean_std([r['params_ratio'] for r in runs if r['params_ratio']])
             per_seed = ' '.join(f'{r["test_perplexity"]:.2f}' for r in runs)
-            lines.append(f'| {target} | {method} | {ratio[0]:.4f} | {test[0]:.2f} ± '
-                         f'{test[1]:.2f} | {per_seed} | {val[0]:.2f} ± {val[1]:.2f} |')
+
+            def spread(stat):  # one seed has no spread
+                return f'{stat[0]:.2f} ± {stat[1]:.2f}' if len(runs) > 1 else f'{stat[0]:.2f}'
+            lines.append(f'| {target} | {method} | {ratio[0]:.4f} | {spread(test)} | '
+                         f'{per_seed} | {spread(val)} |')
     if failures:
         lines += ['', 'Runs that failed:', *failures]
     return '\n'.join(lines) + '\n'
