@@ -189,8 +189,9 @@ def tp_prune(causal_lm: nn.Module, ratio: float, head_ratio: float
     # a plain transformers model with the same weights (the DMS ops' masks
     # are loops Torch-Pruning's graph does not close)
     model = type(causal_lm)(copy.deepcopy(config)).eval()
-    model.load_state_dict({k: v for k, v in causal_lm.state_dict().items()
-                           if k in model.state_dict()}, strict=True)
+    wanted = model.state_dict().keys()
+    model.load_state_dict({k: v for k, v in causal_lm.state_dict().items() if k in wanted},
+                          strict=True)
     num_heads = {}
     for name, module in model.named_modules():
         if name.endswith('self_attn'):
@@ -219,24 +220,24 @@ def tp_prune(causal_lm: nn.Module, ratio: float, head_ratio: float
     return pruned, model
 
 
-def _tp_kept(unit, pruned: Dict[str, Set[int]], config) -> Tuple[List[int], str]:
+def _tp_kept(unit, pruned: Dict[str, Set[int]], config) -> List[int]:
     """The elements of a DMS unit that Torch-Pruning keeps: hidden channels,
     FFN channels, or a layer's GQA groups (whose heads it must remove whole)."""
     name = next(channel.name for channel in unit.output_related if channel.name.endswith(
         ('embed_tokens', 'q_proj', 'gate_proj'))).split('.', 1)[1]  # HFCausalLM.model.<name>
     if not name.endswith('q_proj'):
         gone = pruned.get(name, set())
-        return [i for i in range(unit.num_channels) if i not in gone], name
+        return [i for i in range(unit.num_channels) if i not in gone]
     head_dim = getattr(config, 'head_dim', None) or (
         config.hidden_size // config.num_attention_heads)
     per_group = config.num_attention_heads // config.num_key_value_heads
     gone_q = {i // head_dim for i in pruned.get(name, set())}
     gone_kv = {i // head_dim for i in pruned.get(name.replace('q_proj', 'k_proj'), set())}
     if gone_q != {h for h in range(config.num_attention_heads) if h // per_group in gone_kv}:
-        raise GQAGroupsBroken(f'torch_pruning_structure: {name}: Torch-Pruning removed query heads '
-                         f'{sorted(gone_q)} and key/value heads {sorted(gone_kv)}, not whole '
-                         'GQA groups')
-    return [g for g in range(unit.num_channels) if g not in gone_kv], name
+        raise GQAGroupsBroken(f'torch_pruning_structure: {name}: Torch-Pruning removed query '
+                              f'heads {sorted(gone_q)} and key/value heads {sorted(gone_kv)}, '
+                              'not whole GQA groups')
+    return [g for g in range(unit.num_channels) if g not in gone_kv]
 
 
 @torch.no_grad()
@@ -244,8 +245,7 @@ def set_tp_structure(mutator, pruned: Dict[str, Set[int]], config) -> None:
     """Set on ``mutator`` the structure :func:`tp_prune` left (its removed
     output channels ``pruned``; ``config``: the transformers config)."""
     for unit in mutator.searchable_units:
-        kept, _ = _tp_kept(unit, pruned, config)
-        unit.mutable_channel.set_kept(kept)
+        unit.mutable_channel.set_kept(_tp_kept(unit, pruned, config))
 
 
 @torch.no_grad()
@@ -271,7 +271,7 @@ def torch_pruning_structure(model: nn.Module, mutator, target: float,
         try:
             pruned, _ = tp_prune(causal_lm, ratio, int(ratio * kv_heads) / kv_heads)
             set_tp_structure(mutator, pruned, config)
-        except GQAGroupsBroken:
+        except GQAGroupsBroken:  # the heads stay whole at this ratio
             pruned, _ = tp_prune(causal_lm, ratio, 0.0)
             set_tp_structure(mutator, pruned, config)
         return float(mutator.soft_resources()['params']) / supernet
